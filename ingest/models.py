@@ -1,0 +1,178 @@
+"""Market data: tickers, universes, OHLCV bars, and the job record of every unit of queued work."""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from stockhub.queues import Queue, Reason
+
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9.\-^]{1,10}$")
+
+
+def normalize_symbol(raw: str) -> str:
+    """Upper-case, trimmed symbol; class shares use a dot (BRK-B and BRK.B are one ticker: BRK.B)."""
+    symbol = str(raw).strip().upper()
+    if "-" in symbol and not symbol.startswith("^"):
+        head, _, tail = symbol.rpartition("-")
+        if head and len(tail) == 1 and tail.isalpha():
+            symbol = f"{head}.{tail}"
+    return symbol
+
+
+def validate_symbol(symbol: str) -> None:
+    if not SYMBOL_PATTERN.match(symbol or ""):
+        raise ValidationError(
+            f"{symbol!r} is not a valid symbol: use 1-10 characters of A-Z, 0-9, '.', '-' or '^' (e.g. AAPL, BRK.B, ^GSPC)"
+        )
+
+
+class AssetType(models.TextChoices):
+    STOCK = "stock", "stock"
+    ETF = "etf", "ETF"
+    INDEX = "index", "index"
+    OTHER = "other", "other"
+
+
+class Timeframe(models.TextChoices):
+    HOURLY = "hourly", "hourly"
+    DAILY = "daily", "daily"
+    WEEKLY = "weekly", "weekly"
+    MONTHLY = "monthly", "monthly"
+
+
+class Ticker(models.Model):
+    symbol = models.CharField(
+        max_length=10, unique=True, validators=[validate_symbol], help_text="Upper case, e.g. AAPL or BRK.B"
+    )
+    name = models.CharField(max_length=200, blank=True)
+    exchange = models.CharField(max_length=20, blank=True, help_text="e.g. NASDAQ, NYSE")
+    sector = models.CharField(max_length=100, blank=True)
+    asset_type = models.CharField(max_length=10, choices=AssetType.choices, default=AssetType.STOCK)
+    active = models.BooleanField(default=True, help_text="Inactive tickers are skipped by scheduled updates")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["symbol"]
+
+    def __str__(self) -> str:
+        return self.symbol
+
+    def save(self, *args, **kwargs) -> None:
+        self.symbol = normalize_symbol(self.symbol)
+        super().save(*args, **kwargs)
+
+
+class UniverseKind(models.TextChoices):
+    INDEX = "index", "index (shipped constituent list)"
+    USER = "user", "user-defined list"
+
+
+class Universe(models.Model):
+    slug = models.SlugField(max_length=50, unique=True, help_text="e.g. sp500, nasdaq100, dow30, my-watchlist")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=UniverseKind.choices, default=UniverseKind.USER)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="universes"
+    )
+    members = models.ManyToManyField(Ticker, related_name="universes", blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Bar(models.Model):
+    """One OHLCV bar. Daily and longer bars are keyed by their session date at 00:00 UTC; hourly by start time."""
+
+    ticker = models.ForeignKey(Ticker, on_delete=models.CASCADE, related_name="bars")
+    timeframe = models.CharField(max_length=8, choices=Timeframe.choices)
+    ts = models.DateTimeField(help_text="UTC")
+    open = models.FloatField()
+    high = models.FloatField()
+    low = models.FloatField()
+    close = models.FloatField()
+    volume = models.BigIntegerField()
+    source = models.CharField(max_length=20, help_text="provider that supplied the bar, or 'derived'")
+
+    class Meta:
+        ordering = ["ticker_id", "timeframe", "ts"]
+        constraints = [
+            # Also the index behind "latest bar of a ticker" and range reads (ticker, timeframe, ts).
+            models.UniqueConstraint(fields=["ticker", "timeframe", "ts"], name="bar_unique_ticker_timeframe_ts"),
+            models.CheckConstraint(
+                condition=Q(low__gt=0) & Q(high__gte=models.F("low")) & Q(volume__gte=0), name="bar_prices_sane"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticker_id} {self.timeframe} {self.ts:%Y-%m-%d %H:%M}"
+
+
+class JobKind(models.TextChoices):
+    FETCH_BARS = "fetch_bars", "fetch bars"
+    COMPUTE_INDICATORS = "compute_indicators", "compute indicators"
+    DETECT_PATTERNS = "detect_patterns", "detect patterns"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "queued"
+    RUNNING = "running", "running"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"
+    CANCELLED = "cancelled", "cancelled"
+
+
+ACTIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class FetchJob(models.Model):
+    """One unit of queued work. The row is the source of truth: it is written before any message is sent."""
+
+    kind = models.CharField(max_length=24, choices=JobKind.choices, default=JobKind.FETCH_BARS)
+    ticker = models.ForeignKey(Ticker, on_delete=models.CASCADE, related_name="jobs")
+    timeframe = models.CharField(max_length=8, choices=Timeframe.choices, default=Timeframe.DAILY)
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    priority = models.PositiveSmallIntegerField(help_text="1 (highest) .. 10 (lowest)")
+    queue = models.CharField(max_length=12, choices=[(q.value, q.value) for q in Queue])
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="fetch_jobs"
+    )
+    params = models.JSONField(default=dict, blank=True, help_text="e.g. start/end dates, provider")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rows_stored = models.PositiveIntegerField(default=0)
+    rows_rejected = models.PositiveIntegerField(default=0)
+    rejected_by_reason = models.JSONField(default=dict, blank=True)
+    celery_task_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(priority__gte=1, priority__lte=10), name="fetchjob_priority_1_10"),
+            # Dedup: one queued-or-running job per (kind, ticker, timeframe).
+            models.UniqueConstraint(
+                fields=["kind", "ticker", "timeframe"],
+                condition=Q(status__in=["queued", "running"]),
+                name="fetchjob_one_active_per_ticker_timeframe",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "queue", "priority", "created_at"], name="fetchjob_claim_order"),
+            models.Index(fields=["requested_by", "status"], name="fetchjob_user_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.pk} {self.kind} {self.ticker_id}/{self.timeframe} {self.status}"

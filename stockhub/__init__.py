@@ -1,0 +1,1 @@
+"""StockHub: keeps stock-market data fresh through prioritised Celery queues."""

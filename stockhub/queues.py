@@ -1,0 +1,60 @@
+"""Queue names, priorities and routing, defined once: every other module asks here."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.db import models
+from kombu import Queue as KombuQueue
+
+
+class Queue(StrEnum):
+    FOREGROUND = "foreground"
+    BACKGROUND = "background"
+    ANALYSIS = "analysis"
+
+
+class Reason(models.TextChoices):
+    USER_LOGIN = "user_login", "user logged in"
+    USER_REQUEST = "user_request", "user or admin asked"
+    SCHEDULED = "scheduled", "scheduled update"
+    BACKFILL = "backfill", "history backfill"
+    ANALYSIS = "analysis", "indicators and patterns"
+    MAINTENANCE = "maintenance", "maintenance"
+
+
+# Why a job exists -> (queue, default priority on our 1 (highest) .. 10 scale).
+ROUTING: dict[str, tuple[Queue, int]] = {
+    Reason.USER_LOGIN: (Queue.FOREGROUND, 1),
+    Reason.USER_REQUEST: (Queue.FOREGROUND, 3),
+    Reason.SCHEDULED: (Queue.BACKGROUND, 5),
+    Reason.BACKFILL: (Queue.BACKGROUND, 6),
+    Reason.ANALYSIS: (Queue.ANALYSIS, 8),
+    Reason.MAINTENANCE: (Queue.ANALYSIS, 10),
+}
+
+# The band of our scale each queue may use; dynamic priorities are clamped into it.
+PRIORITY_BANDS: dict[Queue, tuple[int, int]] = {
+    Queue.FOREGROUND: (1, 3),
+    Queue.BACKGROUND: (4, 6),
+    Queue.ANALYSIS: (7, 10),
+}
+
+
+def route(reason: str) -> tuple[Queue, int]:
+    """The queue and default priority for a job that exists for `reason`."""
+    return ROUTING[Reason(reason)]
+
+
+def broker_priority(priority: int) -> int:
+    """Our 1..10 scale onto the broker's 0..9, where Redis serves 0 first (kombu clamps to 0..9)."""
+    if not 1 <= priority <= 10:
+        raise ValueError(f"priority must be 1..10, got {priority}")
+    return priority - 1
+
+
+# Task names start with their lane, so routing is by name and Flower shows the lane at a glance.
+TASK_ROUTES = {f"{queue}.*": {"queue": str(queue)} for queue in Queue}
+
+# RabbitMQ needs the priority range declared on the queue; Redis ignores the argument.
+TASK_QUEUES = [KombuQueue(str(queue), routing_key=str(queue), queue_arguments={"x-max-priority": 10}) for queue in Queue]

@@ -1,0 +1,155 @@
+"""StockHub's one settings module: every difference between machines is an environment variable.
+
+Unset, everything runs on one fresh machine (a SQLite file and an embedded Redis under var/); with
+DATABASE_URL / CELERY_BROKER_URL / REDIS_URL set, the real servers are used. See .env.example.
+"""
+
+from __future__ import annotations
+
+import environ
+
+from stockhub.config import (
+    BASE_DIR,
+    VAR_DIR,
+    ConfigError,
+    check_broker_url,
+    check_database_url,
+    check_provider,
+    check_redis_url,
+    embedded_broker_url,
+    embedded_redis_url,
+)
+from stockhub.queues import TASK_QUEUES, TASK_ROUTES, Queue
+
+env = environ.Env()
+VAR_DIR.mkdir(exist_ok=True)
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG and env.bool("STOCKHUB_REQUIRE_SECRET_KEY", default=False):
+        raise ConfigError("SECRET_KEY is not set; production needs a long random value in SECRET_KEY")
+    # Demo and test machines only; production sets STOCKHUB_REQUIRE_SECRET_KEY=1 so this never applies there.
+    SECRET_KEY = "stockhub-insecure-demo-key-change-me-in-production-0123456789"
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "ingest",
+    "portfolios",
+    "analysis",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "stockhub.urls"
+WSGI_APPLICATION = "stockhub.wsgi.application"
+ASGI_APPLICATION = "stockhub.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+# --- Database: PostgreSQL in production and CI; a SQLite file when DATABASE_URL is unset. ---
+DATABASE_URL = check_database_url(env("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'stockhub.sqlite3'}"))
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several worker processes share the file: wait for the write lock rather than fail at once.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE_SECONDS", default=60))
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT_SECONDS", default=5)
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+# Store UTC; market logic converts to the exchange's zone (STOCKHUB_MARKET_TIME_ZONE).
+USE_TZ = True
+TIME_ZONE = env("TIME_ZONE", default="UTC")
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Celery: Redis broker (embedded when unset); queues and routes live in stockhub/queues.py. ---
+CELERY_BROKER_URL = check_broker_url("CELERY_BROKER_URL", env("CELERY_BROKER_URL", default=embedded_broker_url()))
+REDIS_URL = check_redis_url(env("REDIS_URL", default=embedded_redis_url()))
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_QUEUES = TASK_QUEUES
+CELERY_TASK_ROUTES = TASK_ROUTES
+CELERY_TASK_DEFAULT_QUEUE = str(Queue.BACKGROUND)
+# Redis: ten priority levels, served in priority order; a message without one would jump the queue.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "priority_steps": list(range(10)),
+    "sep": ":",
+    "queue_order_strategy": "priority",
+    # a job unacknowledged this long is redelivered; longer than any single job may run
+    "visibility_timeout": env.int("STOCKHUB_VISIBILITY_TIMEOUT_SECONDS", default=3600),
+}
+CELERY_TASK_DEFAULT_PRIORITY = 4  # broker scale; every publish sets its own, this is a safety net
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# --- Market data ---
+STOCKHUB_PROVIDER = check_provider(env("STOCKHUB_PROVIDER", default="synthetic"))
+STOCKHUB_CSV_PATH = env("STOCKHUB_CSV_PATH", default=str(BASE_DIR.parent / "shared" / "data" / "daily"))
+# Naive intraday timestamps in CSV files are read in this zone (daily dates are session dates).
+STOCKHUB_CSV_TIME_ZONE = env("STOCKHUB_CSV_TIME_ZONE", default="America/New_York")
+MASSIVE_API_KEY = env("MASSIVE_API_KEY", default="")
+MASSIVE_BASE_URL = env("MASSIVE_BASE_URL", default="https://api.massive.com")
+STOCKHUB_PROVIDER_TIMEOUT_SECONDS = env.float("STOCKHUB_PROVIDER_TIMEOUT_SECONDS", default=10.0)
+STOCKHUB_MARKET_CALENDAR = env("STOCKHUB_MARKET_CALENDAR", default="XNYS")
+STOCKHUB_MARKET_TIME_ZONE = env("STOCKHUB_MARKET_TIME_ZONE", default="America/New_York")
+STOCKHUB_STALENESS_MINUTES = env.int("STOCKHUB_STALENESS_MINUTES", default=30)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+}
