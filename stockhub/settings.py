@@ -145,6 +145,8 @@ STOCKHUB_PROVIDER_TIMEOUT_SECONDS = env.float("STOCKHUB_PROVIDER_TIMEOUT_SECONDS
 STOCKHUB_MARKET_CALENDAR = env("STOCKHUB_MARKET_CALENDAR", default="XNYS")
 STOCKHUB_MARKET_TIME_ZONE = env("STOCKHUB_MARKET_TIME_ZONE", default="America/New_York")
 STOCKHUB_STALENESS_MINUTES = env.int("STOCKHUB_STALENESS_MINUTES", default=30)
+# Database connections a bulk import writes on at once (PostgreSQL only; one per core is the sweet spot).
+STOCKHUB_IMPORT_WORKERS = env.int("STOCKHUB_IMPORT_WORKERS", default=2)
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,208 @@
+"""Idempotent bar storage: validated bars are upserted on (ticker, timeframe, ts).
+
+Storing the same bars twice adds and changes nothing; a corrected value overwrites the stored one. On
+PostgreSQL the rows go through COPY into a temporary table and one INSERT ... ON CONFLICT DO UPDATE that
+touches only rows whose values changed; on SQLite, through bulk_create(update_conflicts=True).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+
+from ingest.errors import StorageError
+from ingest.models import Bar, Ticker, normalize_symbol
+
+logger = logging.getLogger(__name__)
+
+VALUE_COLUMNS = ["open", "high", "low", "close", "volume"]
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.new + self.updated + self.unchanged
+
+    def __add__(self, other: UpsertCounts) -> UpsertCounts:
+        return UpsertCounts(self.new + other.new, self.updated + other.updated, self.unchanged + other.unchanged)
+
+
+def ticker_ids_for(*, symbols: list[str] | set[str], create: bool = True) -> dict[str, int]:
+    """symbol -> ticker id for already-normalised symbols; missing tickers are created when `create`."""
+    wanted = set(symbols)
+    found = dict(Ticker.objects.filter(symbol__in=wanted).values_list("symbol", "id"))
+    missing = wanted - found.keys()
+    if missing and create:
+        Ticker.objects.bulk_create([Ticker(symbol=normalize_symbol(s)) for s in sorted(missing)], ignore_conflicts=True)
+        found.update(Ticker.objects.filter(symbol__in=missing).values_list("symbol", "id"))
+    return found
+
+
+def upsert_bars(*, bars: pd.DataFrame, timeframe: str, source: str) -> UpsertCounts:
+    """Write validated bars (columns ticker_id, ts, open, high, low, close, volume) in the caller's transaction.
+
+    Running it twice with the same rows changes nothing the second time (all counted `unchanged`).
+    """
+    if bars.empty:
+        return UpsertCounts()
+    if connection.vendor == "postgresql":
+        return _upsert_postgres(bars, timeframe, source)
+    return _upsert_generic(bars, timeframe, source)
+
+
+_STAGE_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS bar_stage (
+    ticker_id bigint, ts timestamptz, open float8, high float8, low float8, close float8, volume bigint
+) ON COMMIT DELETE ROWS
+"""
+
+_MERGE_SQL = """
+WITH changed AS (
+    UPDATE ingest_bar b
+    SET open = s.open, high = s.high, low = s.low, close = s.close, volume = s.volume, source = %(source)s
+    FROM bar_stage s
+    WHERE b.ticker_id = s.ticker_id AND b.timeframe = %(timeframe)s AND b.ts = s.ts
+      AND (b.open, b.high, b.low, b.close, b.volume) IS DISTINCT FROM (s.open, s.high, s.low, s.close, s.volume)
+    RETURNING 1
+), added AS (
+    INSERT INTO ingest_bar (ticker_id, timeframe, ts, open, high, low, close, volume, source)
+    SELECT s.ticker_id, %(timeframe)s, s.ts, s.open, s.high, s.low, s.close, s.volume, %(source)s
+    FROM bar_stage s
+    WHERE NOT EXISTS (
+        SELECT 1 FROM ingest_bar b WHERE b.ticker_id = s.ticker_id AND b.timeframe = %(timeframe)s AND b.ts = s.ts
+    )
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM added), (SELECT count(*) FROM changed)
+"""
+
+_MERGE_SQL = """
+WITH upserted AS (
+    INSERT INTO ingest_bar (ticker_id, timeframe, ts, open, high, low, close, volume, source)
+    SELECT ticker_id, %(timeframe)s, ts, open, high, low, close, volume, %(source)s FROM bar_stage
+    ON CONFLICT (ticker_id, timeframe, ts) DO UPDATE
+        SET open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+            volume = EXCLUDED.volume, source = EXCLUDED.source
+        WHERE (ingest_bar.open, ingest_bar.high, ingest_bar.low, ingest_bar.close, ingest_bar.volume)
+            IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume)
+    RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
+"""
+
+# PostgreSQL's binary COPY row: a field count, then (length, big-endian value) per column. Building it with
+# numpy takes ~50 ms for 600k rows where CSV text took ~4 s, and floats cross over bit-exact.
+_COPY_FIELDS = [("ticker_id", ">i8"), ("ts", ">i8"), ("open", ">f8"), ("high", ">f8"), ("low", ">f8"),
+                ("close", ">f8"), ("volume", ">i8")]
+_COPY_ROW = np.dtype([("fields", ">i2")] + [x for name, kind in _COPY_FIELDS for x in ((f"{name}_len", ">i4"), (name, kind))])
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+_PG_EPOCH_US = 946_684_800 * 1_000_000  # timestamptz counts microseconds from 2000-01-01 UTC
+
+
+def _binary_copy_payload(bars: pd.DataFrame) -> io.BytesIO:
+    rows = np.empty(len(bars), dtype=_COPY_ROW)
+    rows["fields"] = len(_COPY_FIELDS)
+    for name, _ in _COPY_FIELDS:
+        rows[f"{name}_len"] = 8
+    rows["ticker_id"] = bars["ticker_id"].to_numpy(dtype="int64")
+    rows["ts"] = bars["ts"].to_numpy(dtype="datetime64[us]").astype("int64") - _PG_EPOCH_US
+    for name in VALUE_COLUMNS:
+        rows[name] = bars[name].to_numpy()
+    return io.BytesIO(_COPY_HEADER + rows.tobytes() + _COPY_TRAILER)
+
+
+def _upsert_postgres(bars: pd.DataFrame, timeframe: str, source: str) -> UpsertCounts:
+    payload = _binary_copy_payload(bars)
+    params = {"timeframe": timeframe, "source": source}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_STAGE_DDL)
+        cursor.copy_expert("COPY bar_stage FROM STDIN WITH (FORMAT binary)", payload)
+        cursor.execute(_MERGE_SQL, params)
+        new, updated = cursor.fetchone()
+        cursor.execute("TRUNCATE bar_stage")
+    return UpsertCounts(new=new, updated=updated, unchanged=len(bars) - new - updated)
+
+
+# Rows per COPY + merge transaction: ~50k rows is ~0.5 s of work on PostgreSQL and ~10 MB of memory. A ticker
+# is never split across two batches, so each ticker's bars commit atomically.
+IMPORT_BATCH_ROWS = 50_000
+
+
+def upsert_bars_in_batches(*, bars: pd.DataFrame, timeframe: str, source: str) -> UpsertCounts:
+    """Upsert many tickers' bars in ticker-aligned batches, each its own transaction, on
+    STOCKHUB_IMPORT_WORKERS connections at once (the database does the work, so threads suffice)."""
+    batches = list(_batches_by_ticker(bars))
+
+    def store(batch: pd.DataFrame) -> UpsertCounts:
+        try:
+            return upsert_bars(bars=batch, timeframe=timeframe, source=source)
+        except DatabaseError as error:
+            raise StorageError(f"storing {len(batch)} {timeframe} bars failed: {error}") from error
+        finally:
+            if threading.current_thread() is not threading.main_thread():
+                connection.close()  # each pool thread opened its own connection
+
+    workers = min(settings.STOCKHUB_IMPORT_WORKERS, len(batches))
+    if workers <= 1 or connection.vendor != "postgresql" or connection.in_atomic_block:
+        return sum((store(batch) for batch in batches), UpsertCounts())
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bar-import") as pool:
+        return sum(pool.map(store, batches), UpsertCounts())
+
+
+def _batches_by_ticker(bars: pd.DataFrame) -> Iterator[pd.DataFrame]:
+    """Slices of about IMPORT_BATCH_ROWS rows that never split one ticker (bars are sorted by ticker)."""
+    if bars.empty:
+        return
+    ends = bars.groupby("ticker_id", sort=False).size().cumsum().to_numpy()
+    start = 0
+    for end in ends:
+        if end - start >= IMPORT_BATCH_ROWS:
+            yield bars.iloc[start:end]
+            start = end
+    if start < len(bars):
+        yield bars.iloc[start:]
+
+
+def _upsert_generic(bars: pd.DataFrame, timeframe: str, source: str) -> UpsertCounts:
+    """Compare against what is stored, then write only new and changed rows (exact counts on any database)."""
+    new = updated = 0
+    to_write: list[Bar] = []
+    for ticker_id, rows in bars.groupby("ticker_id", sort=False):
+        stored = {
+            pd.Timestamp(ts): values
+            for ts, *values in Bar.objects.filter(
+                ticker_id=ticker_id, timeframe=timeframe, ts__gte=rows["ts"].min(), ts__lte=rows["ts"].max()
+            ).values_list("ts", *VALUE_COLUMNS)
+        }
+        for row in rows.itertuples(index=False):
+            values = [row.open, row.high, row.low, row.close, int(row.volume)]
+            previous = stored.get(pd.Timestamp(row.ts))
+            if previous == values:
+                continue
+            new, updated = (new + 1, updated) if previous is None else (new, updated + 1)
+            to_write.append(Bar(ticker_id=int(ticker_id), timeframe=timeframe, ts=row.ts.to_pydatetime(),
+                                source=source, **dict(zip(VALUE_COLUMNS, values, strict=True))))
+    with transaction.atomic():
+        Bar.objects.bulk_create(
+            to_write,
+            batch_size=500,
+            update_conflicts=True,
+            unique_fields=["ticker", "timeframe", "ts"],
+            update_fields=[*VALUE_COLUMNS, "source"],
+        )
+    return UpsertCounts(new=new, updated=updated, unchanged=len(bars) - new - updated)

@@ -1,0 +1,109 @@
+"""Which provider rows become bars: every rejected row is counted by reason, none is dropped silently.
+
+Pure pandas, no Django: `validate_bars` takes a provider frame (see providers.base.BAR_COLUMNS, optionally
+with a `symbol` column for multi-symbol files) and returns the clean rows plus counts per reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import re
+
+import numpy as np
+import pandas as pd
+
+PRICE_COLUMNS = ["open", "high", "low", "close"]
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9.\-^]{1,10}$")
+
+
+class RejectReason(StrEnum):
+    BAD_SYMBOL = "bad_symbol"  # empty, too long, or characters outside A-Z 0-9 . - ^
+    MISSING_PRICE = "missing_price"  # open/high/low/close empty or NaN
+    NON_NUMERIC = "non_numeric"  # a price or volume that is text, not a number
+    NON_FINITE = "non_finite"  # inf / -inf
+    NON_POSITIVE_PRICE = "non_positive_price"  # a price <= 0
+    BAD_VOLUME = "bad_volume"  # volume missing or negative (zero is allowed)
+    HIGH_BELOW_LOW = "high_below_low"
+    HIGH_BELOW_OPEN_CLOSE = "high_below_open_close"
+    LOW_ABOVE_OPEN_CLOSE = "low_above_open_close"
+    BAD_TIMESTAMP = "bad_timestamp"  # missing or unparseable
+    FUTURE_TIMESTAMP = "future_timestamp"
+    DUPLICATE = "duplicate"  # same (symbol, ts) again in one batch: the last one is kept
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    bars: pd.DataFrame  # clean rows, sorted by (symbol, ts); numeric float64 prices, int64 volume
+    rejected: dict[str, int] = field(default_factory=dict)  # reason -> count, only reasons that occurred
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+
+def _numeric(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(values, missing, non_numeric): text that is not a number is told apart from an empty cell."""
+    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+        values = raw.astype("float64")
+        return values, values.isna(), pd.Series(False, index=raw.index)
+    missing = raw.isna() | raw.astype("string").str.strip().isin(["", "nan", "NaN", "NA", "null", "None"])
+    values = pd.to_numeric(raw.where(~missing), errors="coerce").astype("float64")
+    return values, missing, values.isna() & ~missing
+
+
+def validate_bars(frame: pd.DataFrame, *, now: pd.Timestamp | None = None) -> ValidationResult:
+    """Split `frame` into storable bars and rejection counts; each bad row counts once, for its first reason."""
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")
+    n = len(frame)
+    reason = np.full(n, "", dtype=object)
+
+    def reject(mask: pd.Series | np.ndarray, why: RejectReason) -> None:
+        mask = np.asarray(mask, dtype=bool) & (reason == "")
+        reason[mask] = why.value
+
+    if "symbol" in frame.columns:
+        symbols = frame["symbol"].astype("string")
+        reject(~symbols.str.fullmatch(SYMBOL_PATTERN.pattern).fillna(False), RejectReason.BAD_SYMBOL)
+    ts = pd.to_datetime(frame["ts"], utc=True, errors="coerce") if len(frame) else frame["ts"]
+    reject(ts.isna(), RejectReason.BAD_TIMESTAMP)
+    reject((ts > now).fillna(False), RejectReason.FUTURE_TIMESTAMP)
+
+    prices = {}
+    for column in PRICE_COLUMNS:
+        values, missing, non_numeric = _numeric(frame[column])
+        reject(missing, RejectReason.MISSING_PRICE)
+        reject(non_numeric, RejectReason.NON_NUMERIC)
+        reject(np.isinf(values.to_numpy()), RejectReason.NON_FINITE)
+        prices[column] = values
+    volume, volume_missing, volume_text = _numeric(frame["volume"])
+    reject(volume_text, RejectReason.NON_NUMERIC)
+    reject(np.isinf(volume.to_numpy()), RejectReason.NON_FINITE)
+    reject(volume_missing | (volume < 0), RejectReason.BAD_VOLUME)
+
+    o, h, low, c = (prices[column] for column in PRICE_COLUMNS)
+    reject((o <= 0) | (h <= 0) | (low <= 0) | (c <= 0), RejectReason.NON_POSITIVE_PRICE)
+    reject(h < low, RejectReason.HIGH_BELOW_LOW)
+    reject(h < np.maximum(o, c), RejectReason.HIGH_BELOW_OPEN_CLOSE)
+    reject(low > np.minimum(o, c), RejectReason.LOW_ABOVE_OPEN_CLOSE)
+
+    clean = pd.DataFrame({"ts": ts, **prices, "volume": volume.round()}, index=frame.index)
+    if "symbol" in frame.columns:
+        clean.insert(0, "symbol", frame["symbol"])
+    clean = clean[reason == ""]
+    clean, duplicates = _drop_duplicates(clean)
+    counts = pd.Series(reason[reason != ""]).value_counts().to_dict()
+    if duplicates:
+        counts[RejectReason.DUPLICATE.value] = duplicates
+    clean = clean.astype({"volume": "int64"})
+    return ValidationResult(bars=clean.reset_index(drop=True), rejected={str(k): int(v) for k, v in counts.items()})
+
+
+def _drop_duplicates(clean: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Sort by time (out-of-order rows are fine) and keep the last row of each repeated timestamp."""
+    keys = ["symbol", "ts"] if "symbol" in clean.columns else ["ts"]
+    # a stable sort keeps file order among equal keys, so "last" means last in the input
+    ordered = clean.sort_values(keys, kind="stable")
+    kept = ordered[~ordered.duplicated(keys, keep="last")]
+    return kept, len(ordered) - len(kept)
