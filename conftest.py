@@ -1,12 +1,21 @@
-"""Fixtures shared by every test folder."""
+"""Fixtures shared by every test folder: the real broker, real worker processes, shared data."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
-SHARED_DATA = Path(__file__).resolve().parent.parent / "shared" / "data"
+ROOT = Path(__file__).resolve().parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+TEST_REDIS_SOCKET = ROOT / "var" / "test-redis.sock"
 
 
 @pytest.fixture
@@ -15,3 +24,112 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real market data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+def _use_broker(url: str) -> None:
+    from celery_app import app
+
+    settings.CELERY_BROKER_URL = url
+    app.conf.broker_url = url
+    app.pool.force_close_all()
+
+
+@pytest.fixture(scope="session")
+def broker_url() -> Iterator[str]:
+    """The broker the tests use: CELERY_BROKER_URL when set (CI: the machine's Redis), else an embedded Redis
+    on a test socket, so a running `make up` is never touched."""
+    if os.environ.get("CELERY_BROKER_URL"):
+        url = os.environ["CELERY_BROKER_URL"]
+        _use_broker(url)
+        yield url
+        return
+    TEST_REDIS_SOCKET.parent.mkdir(exist_ok=True)
+    env = {**os.environ, "STOCKHUB_EMBEDDED_REDIS_SOCKET": str(TEST_REDIS_SOCKET)}
+    server = subprocess.Popen([sys.executable, "-m", "stockhub.embedded_redis"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis+socket://{TEST_REDIS_SOCKET}?virtual_host=0"
+    _wait_for(lambda: TEST_REDIS_SOCKET.exists(), seconds=15, what="the embedded test Redis")
+    _use_broker(url)
+    yield url
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture
+def clean_broker(broker_url: str) -> str:
+    """Broker queues emptied of anything an earlier test left behind."""
+    from celery_app import app
+
+    from stockhub.queues import Queue
+
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        for queue in Queue:
+            channel.queue_declare(queue=str(queue), durable=True, auto_delete=False, arguments={"x-max-priority": 10})
+            channel.queue_purge(str(queue))
+    return broker_url
+
+
+def _database_url_for_workers() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    port = db.get("PORT") or 5432
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{port}/{db['NAME']}"
+
+
+def _wait_for(condition: Callable[[], bool], *, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} not ready after {seconds}s")
+
+
+class Workers:
+    """Real `celery worker -Q <queue>` processes, started the way production starts them."""
+
+    def __init__(self, broker: str, tmp_path: Path) -> None:
+        self.broker = broker
+        self.tmp_path = tmp_path
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def start(self, queue: str, *, concurrency: int = 1, env: dict[str, str] | None = None) -> subprocess.Popen:
+        from celery_app import app
+
+        name = f"{queue}-{os.getpid()}-{len(self.processes)}@test"
+        log = open(self.tmp_path / f"{name}.log", "w")  # noqa: SIM115  (closed with the process)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "-Q", queue, "-n", name,
+             "--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "-l", "info"],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "DATABASE_URL": _database_url_for_workers(), "CELERY_BROKER_URL": self.broker,
+                 "LOG_LEVEL": "INFO", **(env or {})},
+        )
+        self.processes[name] = process
+        _wait_for(lambda: bool(app.control.ping(destination=[name], timeout=0.5)), seconds=30,
+                  what=f"worker {name} (log: {log.name})")
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@pytest.fixture
+def workers(clean_broker: str, tmp_path: Path) -> Iterator[Workers]:
+    """Start real workers with `workers.start("foreground")`; all are stopped after the test."""
+    pool = Workers(clean_broker, tmp_path)
+    yield pool
+    pool.stop_all()

@@ -158,6 +158,15 @@ class FetchJob(models.Model):
     rows_rejected = models.PositiveIntegerField(default=0)
     rejected_by_reason = models.JSONField(default=dict, blank=True)
     celery_task_id = models.CharField(max_length=64, blank=True)
+    # Each publish bumps the token and the message carries it: a message whose token is stale (the job was
+    # re-prioritised or re-published since) is a no-op, so a superseded message never runs the job twice.
+    dispatch_token = models.PositiveIntegerField(default=0)
+    published_at = models.DateTimeField(null=True, blank=True, help_text="last time a message was sent")
+    not_before = models.DateTimeField(null=True, blank=True, help_text="retry backoff: not to start before this")
+    claimed_by = models.CharField(max_length=200, blank=True, help_text="worker host:pid running it")
+    lease_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="a running job whose lease passed is presumed dead and re-queued"
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -13,6 +13,8 @@ class ErrorCode(models.TextChoices):
     PROVIDER_ERROR = "PROVIDER_ERROR", "provider answered with an error"
     STORAGE_FAILED = "STORAGE_FAILED", "bars could not be stored"
     VALIDATION_FAILED = "VALIDATION_FAILED", "input failed validation"
+    WORKER_LOST = "WORKER_LOST", "the worker running it died too often"
+    INTERNAL_ERROR = "INTERNAL_ERROR", "a bug: see the worker log"
 
 
 class StockHubError(Exception):

@@ -87,6 +87,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # A file, not :memory:, so worker processes started by the tests see the test database too.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_stockhub.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE_SECONDS", default=60))
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
@@ -145,6 +147,25 @@ STOCKHUB_PROVIDER_TIMEOUT_SECONDS = env.float("STOCKHUB_PROVIDER_TIMEOUT_SECONDS
 STOCKHUB_MARKET_CALENDAR = env("STOCKHUB_MARKET_CALENDAR", default="XNYS")
 STOCKHUB_MARKET_TIME_ZONE = env("STOCKHUB_MARKET_TIME_ZONE", default="America/New_York")
 STOCKHUB_STALENESS_MINUTES = env.int("STOCKHUB_STALENESS_MINUTES", default=30)
+# Timeframes a login refreshes for each held ticker (weekly/monthly are derived from daily).
+STOCKHUB_LOGIN_TIMEFRAMES = env.list("STOCKHUB_LOGIN_TIMEFRAMES", default=["daily"])
+# --- Jobs (see stockhub/queues.py and ingest/services/jobs.py) ---
+STOCKHUB_FOREGROUND_JOBS_PER_USER = env.int("STOCKHUB_FOREGROUND_JOBS_PER_USER", default=3)
+STOCKHUB_JOB_MAX_ATTEMPTS = env.int("STOCKHUB_JOB_MAX_ATTEMPTS", default=5)
+STOCKHUB_RETRY_BASE_SECONDS = env.float("STOCKHUB_RETRY_BASE_SECONDS", default=2.0)
+STOCKHUB_RETRY_MAX_SECONDS = env.float("STOCKHUB_RETRY_MAX_SECONDS", default=300.0)
+STOCKHUB_JOB_LEASE_SECONDS = env.int("STOCKHUB_JOB_LEASE_SECONDS", default=300)
+# A queued job whose message was sent this long ago and has not started is sent again by the reconciler.
+STOCKHUB_REPUBLISH_AFTER_SECONDS = env.int("STOCKHUB_REPUBLISH_AFTER_SECONDS", default=120)
+# An incremental fetch starts this many days before the newest stored bar, to pick up corrections.
+STOCKHUB_FETCH_OVERLAP_DAYS = env.int("STOCKHUB_FETCH_OVERLAP_DAYS", default=3)
+STOCKHUB_LOOKBACK_DAYS = {
+    "hourly": env.int("STOCKHUB_LOOKBACK_DAYS_HOURLY", default=90),
+    "daily": env.int("STOCKHUB_LOOKBACK_DAYS_DAILY", default=365),
+    "weekly": env.int("STOCKHUB_LOOKBACK_DAYS_WEEKLY", default=730),
+    "monthly": env.int("STOCKHUB_LOOKBACK_DAYS_MONTHLY", default=1825),
+}
+
 # Database connections a bulk import writes on at once (PostgreSQL only; one per core is the sweet spot).
 STOCKHUB_IMPORT_WORKERS = env.int("STOCKHUB_IMPORT_WORKERS", default=2)
 

@@ -1,0 +1,50 @@
+"""Shared by the benchmarks: run statistics, the machine description, and rewriting one section of
+docs/BENCHMARKS.md between `<!-- bench:NAME -->` markers so each benchmark owns its own section."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import statistics
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORT = ROOT / "docs" / "BENCHMARKS.md"
+HEADER = """# Benchmarks
+
+Written by `make bench` (each script in `bench/` rewrites its own section). Figures are medians of the runs
+named in each section, measured in one run of the script, next to baselines measured in the same run.
+"""
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    postgres = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip() or "psql ?"
+    return (f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Python {platform.python_version()}, "
+            f"{postgres.replace('psql (PostgreSQL)', 'PostgreSQL')}")
+
+
+def write_section(name: str, body: str) -> None:
+    """Replace (or append) the section `name` of docs/BENCHMARKS.md."""
+    text = REPORT.read_text() if REPORT.exists() else HEADER
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    block = f"<!-- bench:{name} -->\n{body.strip()}\n\n_Measured {stamp} on {machine()}._\n<!-- /bench:{name} -->"
+    pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text.rstrip()}\n\n{block}\n"
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(text)

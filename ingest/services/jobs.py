@@ -1,0 +1,235 @@
+"""The life of a FetchJob: requested (row first, message after commit), claimed once, run, retried or ended.
+
+The row is the source of truth (an outbox): a lost message is re-sent by the reconciler, a duplicate or
+superseded message finds the job already claimed (or its token stale) and does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus, Ticker
+from stockhub.errors import ErrorCode, StockHubError
+from stockhub.queues import PRIORITY_BANDS, Queue, broker_priority, route
+
+logger = logging.getLogger(__name__)
+
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    job_id: int
+    created: bool  # False: an active job for the same ticker and timeframe already existed
+    reprioritised: bool = False
+
+
+def request_fetch(
+    *,
+    ticker: Ticker,
+    timeframe: str,
+    reason: str,
+    requested_by=None,
+    priority: int | None = None,
+    params: dict | None = None,
+) -> JobRequest:
+    """Record a fetch job and publish it after commit; at most one queued-or-running job per (ticker, timeframe).
+
+    Asking again for an active job returns it; asking with a higher priority (a smaller number) moves the
+    queued job up, and the message sent before becomes a no-op.
+    """
+    queue, default_priority = route(reason)
+    low, high = PRIORITY_BANDS[queue]
+    priority = min(max(priority or default_priority, low), high)
+    with transaction.atomic():
+        active = _active_job(ticker=ticker, timeframe=timeframe)
+        if active is None:
+            try:
+                with transaction.atomic():
+                    active = FetchJob.objects.create(
+                        kind=JobKind.FETCH_BARS, ticker=ticker, timeframe=timeframe, reason=reason,
+                        priority=priority, queue=queue, requested_by=requested_by, params=params or {},
+                    )
+            except IntegrityError:  # a concurrent request created it between our read and our insert
+                active = _active_job(ticker=ticker, timeframe=timeframe)
+                return JobRequest(job_id=active.id, created=False)
+            transaction.on_commit(partial(publish_job, job_id=active.id))
+            return JobRequest(job_id=active.id, created=True)
+        if active.status == JobStatus.QUEUED and priority < active.priority:
+            active.priority, active.queue, active.reason = priority, queue, reason
+            active.requested_by = active.requested_by or requested_by
+            active.save(update_fields=["priority", "queue", "reason", "requested_by"])
+            transaction.on_commit(partial(publish_job, job_id=active.id))
+            return JobRequest(job_id=active.id, created=False, reprioritised=True)
+        return JobRequest(job_id=active.id, created=False)
+
+
+def _active_job(*, ticker: Ticker, timeframe: str) -> FetchJob | None:
+    return (
+        FetchJob.objects.select_for_update()
+        .filter(kind=JobKind.FETCH_BARS, ticker=ticker, timeframe=timeframe, status__in=ACTIVE_JOB_STATUSES)
+        .first()
+    )
+
+
+def publish_job(*, job_id: int, countdown: float | None = None) -> bool:
+    """Send the job's message with a fresh token; False when the broker is unreachable (the row waits for
+    the reconciler). Never raises for a broker problem, so a web request is never failed by one."""
+    from celery_app import app
+
+    with transaction.atomic():
+        updated = FetchJob.objects.filter(id=job_id, status=JobStatus.QUEUED).update(
+            dispatch_token=F("dispatch_token") + 1, published_at=timezone.now()
+        )
+        if not updated:
+            return False
+        job = FetchJob.objects.get(id=job_id)
+    task_name = f"{job.queue}.fetch_bars"
+    try:
+        result = app.send_task(
+            task_name, args=[job.id, job.dispatch_token], queue=job.queue,
+            priority=broker_priority(job.priority), countdown=countdown, retry=False,
+        )
+    except Exception as error:  # kombu/redis/amqp raise many types for "broker down"; all mean: try later
+        FetchJob.objects.filter(id=job.id, dispatch_token=job.dispatch_token).update(published_at=None)
+        logger.warning("job=%s queue=%s not published, broker unreachable (%s); the reconciler will send it",
+                       job.id, job.queue, error)
+        return False
+    FetchJob.objects.filter(id=job.id).update(celery_task_id=result.id)
+    logger.info("job=%s ticker=%s queue=%s priority=%s published", job.id, job.ticker_id, job.queue, job.priority)
+    return True
+
+
+def claim_job(*, job_id: int, token: int) -> FetchJob | None:
+    """Mark the job running for this worker, or None when this message must not run it.
+
+    None when: the token is stale (superseded message), the job ended, another worker holds a live lease, or
+    the user already has their share of foreground jobs running (then the job is re-published shortly).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        job = FetchJob.objects.select_for_update(skip_locked=True).filter(id=job_id).first()
+        if job is None or job.dispatch_token != token:
+            return None
+        if job.status == JobStatus.RUNNING and job.lease_expires_at and job.lease_expires_at > now:
+            if not _claimed_by_dead_local_worker(job.claimed_by):
+                return None
+        elif job.status != JobStatus.QUEUED and job.status != JobStatus.RUNNING:
+            return None
+        if job.status == JobStatus.RUNNING and job.attempts >= settings.STOCKHUB_JOB_MAX_ATTEMPTS:
+            _fail_locked(job, ErrorCode.WORKER_LOST, f"worker lost {job.attempts} times (last: {job.claimed_by})")
+            return None
+        if _user_at_foreground_limit(job):
+            transaction.on_commit(partial(publish_job, job_id=job.id, countdown=1.0))
+            return None
+        job.status, job.started_at, job.claimed_by = JobStatus.RUNNING, now, WORKER_ID
+        job.attempts += 1
+        job.lease_expires_at = now + timedelta(seconds=settings.STOCKHUB_JOB_LEASE_SECONDS)
+        job.save(update_fields=["status", "started_at", "claimed_by", "attempts", "lease_expires_at"])
+    return job
+
+
+def _claimed_by_dead_local_worker(claimed_by: str) -> bool:
+    """A redelivery after a worker was killed: its process on this host is gone, so the lease means nothing."""
+    host, _, pid = claimed_by.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return int(pid) == os.getpid()  # our own earlier attempt of this process was cut short
+
+
+def _user_at_foreground_limit(job: FetchJob) -> bool:
+    if job.queue != Queue.FOREGROUND or job.requested_by_id is None or job.status == JobStatus.RUNNING:
+        return False
+    running = FetchJob.objects.filter(
+        requested_by_id=job.requested_by_id, queue=Queue.FOREGROUND, status=JobStatus.RUNNING
+    ).count()
+    return running >= settings.STOCKHUB_FOREGROUND_JOBS_PER_USER
+
+
+def run_fetch_job(*, job_id: int, token: int) -> None:
+    """Claim and run one fetch job; running it twice (redelivery, reconciler) does the work at most once."""
+    from ingest.services.imports import fetch_and_store
+
+    job = claim_job(job_id=job_id, token=token)
+    if job is None:
+        return
+    start, end = fetch_window(job=job, now=timezone.now())
+    try:
+        result = fetch_and_store(ticker=job.ticker, timeframe=job.timeframe, start=start, end=end,
+                                 provider_name=job.params.get("provider"))
+    except StockHubError as error:
+        _end_or_retry(job=job, error=error)
+        return
+    FetchJob.objects.filter(id=job.id).update(
+        status=JobStatus.SUCCEEDED, finished_at=timezone.now(), lease_expires_at=None, error_code="",
+        error_message="", rows_stored=result.stored.new + result.stored.updated,
+        rows_rejected=result.rejected_total, rejected_by_reason=result.rejected,
+    )
+    logger.info("job=%s ticker=%s timeframe=%s succeeded: %s new, %s updated, %s rejected", job.id,
+                job.ticker.symbol, job.timeframe, result.stored.new, result.stored.updated, result.rejected_total)
+
+
+def fetch_window(*, job: FetchJob, now: datetime) -> tuple[datetime, datetime]:
+    """Incremental from the newest stored bar (minus an overlap for corrections), else the lookback."""
+    if "start" in job.params:
+        return datetime.fromisoformat(job.params["start"]), datetime.fromisoformat(job.params.get("end") or now.isoformat())
+    newest = Bar.objects.filter(ticker=job.ticker, timeframe=job.timeframe).order_by("-ts").values_list("ts", flat=True).first()
+    if newest is None:
+        return now - timedelta(days=settings.STOCKHUB_LOOKBACK_DAYS[job.timeframe]), now
+    return newest - timedelta(days=settings.STOCKHUB_FETCH_OVERLAP_DAYS), now
+
+
+def retry_delay_seconds(*, attempts: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter, never sooner than the provider's Retry-After."""
+    ceiling = min(settings.STOCKHUB_RETRY_MAX_SECONDS, settings.STOCKHUB_RETRY_BASE_SECONDS * 2 ** (attempts - 1))
+    return max(retry_after or 0.0, random.uniform(ceiling / 2, ceiling))
+
+
+def _end_or_retry(*, job: FetchJob, error: StockHubError) -> None:
+    if error.retryable and job.attempts < settings.STOCKHUB_JOB_MAX_ATTEMPTS:
+        delay = retry_delay_seconds(attempts=job.attempts, retry_after=error.retry_after)
+        FetchJob.objects.filter(id=job.id).update(
+            status=JobStatus.QUEUED, error_code=error.code, error_message=error.message, lease_expires_at=None,
+            not_before=timezone.now() + timedelta(seconds=delay),
+        )
+        logger.warning("job=%s ticker=%s attempt %s failed [%s]; retrying in %.1fs", job.id, job.ticker.symbol,
+                       job.attempts, error.code, delay)
+        publish_job(job_id=job.id, countdown=delay)
+        return
+    fail_job(job_id=job.id, code=error.code, message=error.message)
+
+
+def _fail_locked(job: FetchJob, code: str, message: str) -> None:
+    job.status, job.error_code, job.error_message = JobStatus.FAILED, code, message
+    job.finished_at, job.lease_expires_at = timezone.now(), None
+    job.save(update_fields=["status", "error_code", "error_message", "finished_at", "lease_expires_at"])
+    logger.warning("job=%s failed [%s] %s", job.id, code, message)
+
+
+def fail_job(*, job_id: int, code: str, message: str) -> None:
+    FetchJob.objects.filter(id=job_id, status__in=ACTIVE_JOB_STATUSES).update(
+        status=JobStatus.FAILED, error_code=code, error_message=message[:2000], finished_at=timezone.now(),
+        lease_expires_at=None,
+    )
+    logger.warning("job=%s failed [%s] %s", job_id, code, message)
+
+
+def fail_job_unexpectedly(*, job_id: int, error: BaseException) -> None:
+    fail_job(job_id=job_id, code=ErrorCode.INTERNAL_ERROR, message=f"{type(error).__name__}: {error}")
