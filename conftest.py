@@ -31,7 +31,16 @@ def _use_broker(url: str) -> None:
 
     settings.CELERY_BROKER_URL = url
     app.conf.broker_url = url
-    app.pool.force_close_all()
+    if app._pool is not None:  # connections to the old URL must not be reused
+        app._pool.force_close_all()
+        app._pool = None
+
+
+@pytest.fixture
+def switch_broker(broker_url: str) -> Iterator[Callable[[str], None]]:
+    """Point the publishing side at another broker URL (e.g. one nobody listens on); restored afterwards."""
+    yield _use_broker
+    _use_broker(broker_url)
 
 
 @pytest.fixture(scope="session")

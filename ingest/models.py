@@ -186,3 +186,20 @@ class FetchJob(models.Model):
 
     def __str__(self) -> str:
         return f"job {self.pk} {self.kind} {self.ticker_id}/{self.timeframe} {self.status}"
+
+
+class AlertState(models.Model):
+    """The current state of one monitored condition, so an alert fires once per change, not once per check."""
+
+    name = models.CharField(max_length=60, unique=True, help_text="e.g. queue_depth:background")
+    active = models.BooleanField(default=False)
+    value = models.FloatField(null=True, blank=True)
+    threshold = models.FloatField(null=True, blank=True)
+    message = models.CharField(max_length=300, blank=True)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {'ALERT' if self.active else 'ok'}"

@@ -58,3 +58,29 @@ TASK_ROUTES = {f"{queue}.*": {"queue": str(queue)} for queue in Queue}
 
 # RabbitMQ needs the priority range declared on the queue; Redis ignores the argument.
 TASK_QUEUES = [KombuQueue(str(queue), routing_key=str(queue), queue_arguments={"x-max-priority": 10}) for queue in Queue]
+
+
+# Default weights of the dynamic priority inside a queue's band; STOCKHUB_PRIORITY_WEIGHTS overrides them.
+PRIORITY_WEIGHTS = {"activity": 0.4, "value": 0.3, "age": 0.2, "volatility": 0.1}
+
+
+def dynamic_priority(queue: Queue, *, activity: float, value: float, age: float, volatility: float,
+                     weights: dict[str, float] | None = None) -> int:
+    """A priority inside `queue`'s band from four factors, each 0..1 (1 = most urgent):
+
+    score = 0.4·activity + 0.3·value + 0.2·age + 0.1·volatility
+    priority = band_low + round((1 − score) · (band_high − band_low))
+
+    activity: how recently a holder was active; value: the ticker's share of its holders' portfolio value;
+    age: how old the newest bar is, relative to the staleness horizon; volatility: recent realised volatility.
+    Factors outside 0..1 are clamped, so a bad input can never leave the band.
+    """
+    if weights is None:
+        from django.conf import settings
+
+        weights = getattr(settings, "STOCKHUB_PRIORITY_WEIGHTS", PRIORITY_WEIGHTS)
+    factors = {"activity": activity, "value": value, "age": age, "volatility": volatility}
+    score = sum(weights[name] * min(max(factor, 0.0), 1.0) for name, factor in factors.items())
+    score = min(max(score, 0.0), 1.0)
+    low, high = PRIORITY_BANDS[queue]
+    return low + round((1 - score) * (high - low))

@@ -19,7 +19,7 @@ from stockhub.config import (
     embedded_broker_url,
     embedded_redis_url,
 )
-from stockhub.queues import TASK_QUEUES, TASK_ROUTES, Queue
+from stockhub.queues import PRIORITY_WEIGHTS, TASK_QUEUES, TASK_ROUTES, Queue
 
 env = environ.Env()
 VAR_DIR.mkdir(exist_ok=True)
@@ -150,11 +150,17 @@ STOCKHUB_STALENESS_MINUTES = env.int("STOCKHUB_STALENESS_MINUTES", default=30)
 # Timeframes a login refreshes for each held ticker (weekly/monthly are derived from daily).
 STOCKHUB_LOGIN_TIMEFRAMES = env.list("STOCKHUB_LOGIN_TIMEFRAMES", default=["daily"])
 # --- Jobs (see stockhub/queues.py and ingest/services/jobs.py) ---
+# e.g. "activity=0.4,value=0.3,age=0.2,volatility=0.1"
+STOCKHUB_PRIORITY_WEIGHTS = {
+    **PRIORITY_WEIGHTS,
+    **{k: float(v) for k, v in env.dict("STOCKHUB_PRIORITY_WEIGHTS", default={}).items()},
+}
 STOCKHUB_FOREGROUND_JOBS_PER_USER = env.int("STOCKHUB_FOREGROUND_JOBS_PER_USER", default=3)
 STOCKHUB_JOB_MAX_ATTEMPTS = env.int("STOCKHUB_JOB_MAX_ATTEMPTS", default=5)
 STOCKHUB_RETRY_BASE_SECONDS = env.float("STOCKHUB_RETRY_BASE_SECONDS", default=2.0)
 STOCKHUB_RETRY_MAX_SECONDS = env.float("STOCKHUB_RETRY_MAX_SECONDS", default=300.0)
-STOCKHUB_JOB_LEASE_SECONDS = env.int("STOCKHUB_JOB_LEASE_SECONDS", default=300)
+# Longer than JobTask.time_limit (300 s), so a live job's lease never runs out under it.
+STOCKHUB_JOB_LEASE_SECONDS = env.int("STOCKHUB_JOB_LEASE_SECONDS", default=360)
 # A queued job whose message was sent this long ago and has not started is sent again by the reconciler.
 STOCKHUB_REPUBLISH_AFTER_SECONDS = env.int("STOCKHUB_REPUBLISH_AFTER_SECONDS", default=120)
 # An incremental fetch starts this many days before the newest stored bar, to pick up corrections.
@@ -165,6 +171,12 @@ STOCKHUB_LOOKBACK_DAYS = {
     "weekly": env.int("STOCKHUB_LOOKBACK_DAYS_WEEKLY", default=730),
     "monthly": env.int("STOCKHUB_LOOKBACK_DAYS_MONTHLY", default=1825),
 }
+
+# Queue monitor alert thresholds (queue_stats, /api/queues/stats).
+STOCKHUB_ALERT_QUEUE_DEPTH = env.int("STOCKHUB_ALERT_QUEUE_DEPTH", default=1000)
+STOCKHUB_ALERT_OLDEST_WAIT_MINUTES = env.float("STOCKHUB_ALERT_OLDEST_WAIT_MINUTES", default=10.0)
+STOCKHUB_ALERT_STALENESS_HOURS = env.float("STOCKHUB_ALERT_STALENESS_HOURS", default=2.0)
+STOCKHUB_ALERT_MIN_EFFICIENCY_PERCENT = env.float("STOCKHUB_ALERT_MIN_EFFICIENCY_PERCENT", default=70.0)
 
 # Database connections a bulk import writes on at once (PostgreSQL only; one per core is the sweet spot).
 STOCKHUB_IMPORT_WORKERS = env.int("STOCKHUB_IMPORT_WORKERS", default=2)

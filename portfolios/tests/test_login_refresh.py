@@ -20,16 +20,9 @@ SATURDAY = timezone.make_aware(datetime(2026, 11, 28, 15, 0), UTC)
 
 
 @pytest.fixture
-def unreachable_broker(settings):
+def unreachable_broker(switch_broker):
     """A broker address where nothing listens: publishing fails at once, like Redis being down."""
-    from celery_app import app
-
-    original = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:6390/0"
-    app.pool.force_close_all()
-    yield
-    app.conf.broker_url = original
-    app.pool.force_close_all()
+    switch_broker("redis://127.0.0.1:6390/0")
 
 
 def test_login_queues_only_stale_tickers(client, broker_url):
