@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import urlparse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 # The embedded Redis (see stockhub/embedded_redis.py) listens on this socket when no broker URL is set.
-EMBEDDED_REDIS_SOCKET = VAR_DIR / "redis.sock"
+# STOCKHUB_EMBEDDED_REDIS_SOCKET moves it, e.g. for a test that runs its own embedded Redis.
+EMBEDDED_REDIS_SOCKET = Path(os.environ.get("STOCKHUB_EMBEDDED_REDIS_SOCKET") or VAR_DIR / "redis.sock")
 
 PROVIDERS = ("yfinance", "massive", "csv", "synthetic")
 DATABASE_SCHEMES = ("postgres", "postgresql", "pgsql", "psql", "sqlite")
