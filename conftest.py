@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import kombu.pools
 import pytest
 from django.conf import settings
 
@@ -31,9 +32,12 @@ def _use_broker(url: str) -> None:
 
     settings.CELERY_BROKER_URL = url
     app.conf.broker_url = url
-    if app._pool is not None:  # connections to the old URL must not be reused
-        app._pool.force_close_all()
-        app._pool = None
+    os.environ["CELERY_BROKER_URL"] = url  # Celery reads this variable before its own setting
+    # Connections and producers to the old URL must not be reused. kombu keeps its pools in a registry keyed
+    # by URL, so they are closed *and* forgotten there, or the next lookup returns a closed pool.
+    kombu.pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 @pytest.fixture
@@ -54,8 +58,13 @@ def broker_url() -> Iterator[str]:
         return
     TEST_REDIS_SOCKET.parent.mkdir(exist_ok=True)
     env = {**os.environ, "STOCKHUB_EMBEDDED_REDIS_SOCKET": str(TEST_REDIS_SOCKET)}
-    server = subprocess.Popen([sys.executable, "-m", "stockhub.embedded_redis"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "stockhub.embedded_redis", "--no-save", "--stop-grace-seconds", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"redis+socket://{TEST_REDIS_SOCKET}?virtual_host=0"
     _wait_for(lambda: TEST_REDIS_SOCKET.exists(), seconds=15, what="the embedded test Redis")
     _use_broker(url)
@@ -68,13 +77,14 @@ def broker_url() -> Iterator[str]:
 def clean_broker(broker_url: str) -> str:
     """Broker queues emptied of anything an earlier test left behind."""
     from celery_app import app
-
     from stockhub.queues import Queue
 
     with app.connection_for_write() as connection:
         channel = connection.default_channel
         for queue in Queue:
-            channel.queue_declare(queue=str(queue), durable=True, auto_delete=False, arguments={"x-max-priority": 10})
+            channel.queue_declare(
+                queue=str(queue), durable=True, auto_delete=False, arguments={"x-max-priority": 10}
+            )
             channel.queue_purge(str(queue))
     return broker_url
 
@@ -107,21 +117,50 @@ class Workers:
         self.tmp_path = tmp_path
         self.processes: dict[str, subprocess.Popen] = {}
 
-    def start(self, queue: str, *, concurrency: int = 1, env: dict[str, str] | None = None) -> subprocess.Popen:
+    def start(
+        self, queue: str, *, concurrency: int = 1, env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
         from celery_app import app
 
         name = f"{queue}-{os.getpid()}-{len(self.processes)}@test"
         log = open(self.tmp_path / f"{name}.log", "w")  # noqa: SIM115  (closed with the process)
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "-Q", queue, "-n", name,
-             "--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "-l", "info"],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "DATABASE_URL": _database_url_for_workers(), "CELERY_BROKER_URL": self.broker,
-                 "LOG_LEVEL": "INFO", **(env or {})},
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "celery_app",
+                "worker",
+                "-Q",
+                queue,
+                "-n",
+                name,
+                "--concurrency",
+                str(concurrency),
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "info",
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={
+                **os.environ,
+                "DATABASE_URL": _database_url_for_workers(),
+                "CELERY_BROKER_URL": self.broker,
+                "LOG_LEVEL": "INFO",
+                **(env or {}),
+            },
         )
         self.processes[name] = process
-        _wait_for(lambda: bool(app.control.ping(destination=[name], timeout=0.5)), seconds=30,
-                  what=f"worker {name} (log: {log.name})")
+        _wait_for(
+            lambda: bool(app.control.ping(destination=[name], timeout=0.5)),
+            seconds=30,
+            what=f"worker {name} (log: {log.name})",
+        )
         return process
 
     def stop_all(self) -> None:

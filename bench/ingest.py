@@ -58,13 +58,29 @@ def _naive_import(*, update: bool) -> dict:
     for start in range(0, len(frame), NAIVE_BATCH_ROWS):
         batch = frame.iloc[start : start + NAIVE_BATCH_ROWS]
         bars = [
-            Bar(ticker_id=ids[r.Name], timeframe="daily", ts=pd.Timestamp(r.date, tz="UTC").to_pydatetime(),
-                open=r.open, high=r.high, low=r.low, close=r.close, volume=int(r.volume), source="naive")
+            Bar(
+                ticker_id=ids[r.Name],
+                timeframe="daily",
+                ts=pd.Timestamp(r.date, tz="UTC").to_pydatetime(),
+                open=r.open,
+                high=r.high,
+                low=r.low,
+                close=r.close,
+                volume=int(r.volume),
+                source="naive",
+            )
             for r in batch.itertuples(index=False)
             if r.high >= r.low and r.low > 0
         ]
-        kwargs = {"update_conflicts": True, "unique_fields": ["ticker", "timeframe", "ts"],
-                  "update_fields": ["open", "high", "low", "close", "volume"]} if update else {}
+        kwargs = (
+            {
+                "update_conflicts": True,
+                "unique_fields": ["ticker", "timeframe", "ts"],
+                "update_fields": ["open", "high", "low", "close", "volume"],
+            }
+            if update
+            else {}
+        )
         Bar.objects.bulk_create(bars, **kwargs)
         rows += len(bars)
     return {"rows": rows}
@@ -72,8 +88,14 @@ def _naive_import(*, update: bool) -> dict:
 
 def measure(mode: str, database_url: str) -> dict:
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
-    out = subprocess.run([sys.executable, __file__, "--child", mode], env=env, cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -105,7 +127,10 @@ def main() -> None:
         fresh_database(args.database_url)
         runs["naive-cold"].append(measure("naive-cold", args.database_url))
         runs["naive-again"].append(measure("naive-again", args.database_url))
-        print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]['seconds']:.1f}s" for k, v in runs.items()), flush=True)
+        print(
+            f"run {run + 1}: " + ", ".join(f"{k} {v[-1]['seconds']:.1f}s" for k, v in runs.items()),
+            flush=True,
+        )
     write_section("ingest", report(runs))
 
 
@@ -133,7 +158,10 @@ def report(runs: dict[str, list[dict]]) -> str:
             f"≤ {GOALS['rss_mb']} MB {'✅' if sec[key] <= goal and rss[key] <= GOALS['rss_mb'] else '❌'} | "
             f"{naive:.1f} s ({rss[f'naive-{key}']:.0f} MB) | {naive / sec[key]:.1f}× faster |"
         )
-    lines += ["", "The naive baseline skips validation and derivation, so the ratio understates the difference."]
+    lines += [
+        "",
+        "The naive baseline skips validation and derivation, so the ratio understates the difference.",
+    ]
     return "\n".join(lines)
 
 

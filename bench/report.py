@@ -34,16 +34,22 @@ def machine() -> str:
     except OSError:
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    postgres = subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip() or "psql ?"
-    return (f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Python {platform.python_version()}, "
-            f"{postgres.replace('psql (PostgreSQL)', 'PostgreSQL')}")
+    postgres = (
+        subprocess.run(["psql", "--version"], capture_output=True, text=True).stdout.strip() or "psql ?"
+    )
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, Python {platform.python_version()}, "
+        f"{postgres.replace('psql (PostgreSQL)', 'PostgreSQL')}"
+    )
 
 
 def write_section(name: str, body: str) -> None:
     """Replace (or append) the section `name` of docs/BENCHMARKS.md."""
     text = REPORT.read_text() if REPORT.exists() else HEADER
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    block = f"<!-- bench:{name} -->\n{body.strip()}\n\n_Measured {stamp} on {machine()}._\n<!-- /bench:{name} -->"
+    block = (
+        f"<!-- bench:{name} -->\n{body.strip()}\n\n_Measured {stamp} on {machine()}._\n<!-- /bench:{name} -->"
+    )
     pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text.rstrip()}\n\n{block}\n"
     REPORT.parent.mkdir(exist_ok=True)

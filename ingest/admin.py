@@ -38,8 +38,20 @@ class BarAdmin(admin.ModelAdmin):
 @admin.register(FetchJob)
 class FetchJobAdmin(admin.ModelAdmin):
     list_display = [
-        "id", "kind", "ticker", "timeframe", "reason", "priority", "queue", "status",
-        "attempts", "error_code", "rows_stored", "rows_rejected", "created_at", "finished_at",
+        "id",
+        "kind",
+        "ticker",
+        "timeframe",
+        "reason",
+        "priority",
+        "queue",
+        "status",
+        "attempts",
+        "error_code",
+        "rows_stored",
+        "rows_rejected",
+        "created_at",
+        "finished_at",
     ]
     list_filter = ["status", "queue", "kind", "reason", "error_code", "timeframe"]
     search_fields = ["ticker__symbol", "celery_task_id", "requested_by__username"]

@@ -11,8 +11,6 @@ from ingest.validation import SYMBOL_PATTERN
 from stockhub.queues import Queue, Reason
 
 
-
-
 def normalize_symbol(raw: str) -> str:
     """Upper-case, trimmed symbol; class shares use a dot (BRK-B and BRK.B are one ticker: BRK.B)."""
     symbol = str(raw).strip().upper()
@@ -72,7 +70,9 @@ class UniverseKind(models.TextChoices):
 
 
 class Universe(models.Model):
-    slug = models.SlugField(max_length=50, unique=True, help_text="e.g. sp500, nasdaq100, dow30, my-watchlist")
+    slug = models.SlugField(
+        max_length=50, unique=True, help_text="e.g. sp500, nasdaq100, dow30, my-watchlist"
+    )
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=10, choices=UniverseKind.choices, default=UniverseKind.USER)
     owner = models.ForeignKey(
@@ -107,9 +107,12 @@ class Bar(models.Model):
         ordering = ["ticker_id", "timeframe", "ts"]
         constraints = [
             # Also the index behind "latest bar of a ticker" and range reads (ticker, timeframe, ts).
-            models.UniqueConstraint(fields=["ticker", "timeframe", "ts"], name="bar_unique_ticker_timeframe_ts"),
+            models.UniqueConstraint(
+                fields=["ticker", "timeframe", "ts"], name="bar_unique_ticker_timeframe_ts"
+            ),
             models.CheckConstraint(
-                condition=Q(low__gt=0) & Q(high__gte=models.F("low")) & Q(volume__gte=0), name="bar_prices_sane"
+                condition=Q(low__gt=0) & Q(high__gte=models.F("low")) & Q(volume__gte=0),
+                name="bar_prices_sane",
             ),
         ]
 
@@ -162,7 +165,9 @@ class FetchJob(models.Model):
     # re-prioritised or re-published since) is a no-op, so a superseded message never runs the job twice.
     dispatch_token = models.PositiveIntegerField(default=0)
     published_at = models.DateTimeField(null=True, blank=True, help_text="last time a message was sent")
-    not_before = models.DateTimeField(null=True, blank=True, help_text="retry backoff: not to start before this")
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="retry backoff: not to start before this"
+    )
     claimed_by = models.CharField(max_length=200, blank=True, help_text="worker host:pid running it")
     lease_expires_at = models.DateTimeField(
         null=True, blank=True, help_text="a running job whose lease passed is presumed dead and re-queued"
@@ -171,7 +176,9 @@ class FetchJob(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(priority__gte=1, priority__lte=10), name="fetchjob_priority_1_10"),
+            models.CheckConstraint(
+                condition=Q(priority__gte=1, priority__lte=10), name="fetchjob_priority_1_10"
+            ),
             # Dedup: one queued-or-running job per (kind, ticker, timeframe).
             models.UniqueConstraint(
                 fields=["kind", "ticker", "timeframe"],

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db.models import Count, Min
 from django.utils import timezone
 
+from ingest.broker import queue_depths_by_priority
 from ingest.market import last_completed_session
 from ingest.models import AlertState, Bar, FetchJob, JobStatus, Ticker, Timeframe
 from stockhub.queues import Queue
@@ -73,50 +74,46 @@ def _percentile(values: list[float], fraction: float) -> float | None:
     return statistics.quantiles(values, n=100, method="inclusive")[round(fraction * 100) - 1]
 
 
-def broker_depths_by_priority() -> dict[str, dict[int, int]] | None:
-    """queue -> {our priority: messages}; on Redis read per priority list, elsewhere the total under 0."""
-    from celery_app import app
-
-    try:
-        with app.connection_for_read() as connection:
-            connection.ensure_connection(max_retries=1, timeout=2)
-            channel = connection.default_channel
-            if hasattr(channel, "_q_for_pri") and hasattr(channel, "client"):
-                return {
-                    str(q): {step + 1: int(channel.client.llen(channel._q_for_pri(str(q), step)))
-                             for step in channel.priority_steps}
-                    for q in Queue
-                }
-            return {str(q): {0: channel.queue_declare(queue=str(q), passive=True).message_count} for q in Queue}
-    except Exception as error:  # any transport error: show the rest of the stats without depths
-        logger.warning("queue stats cannot read the broker: %s", error)
-        return None
-
-
 def _queue_stats(queue: str, depths: dict[int, int] | None, now: datetime) -> QueueStats:
     jobs = FetchJob.objects.filter(queue=queue)
     hour_ago = now - timedelta(hours=1)
-    counts = dict(jobs.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).values_list("status").annotate(n=Count("id")))
-    recent = list(jobs.filter(finished_at__gte=hour_ago).values_list("status", "created_at", "started_at", "finished_at"))
+    counts = dict(
+        jobs.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+        .values_list("status")
+        .annotate(n=Count("id"))
+    )
+    recent = list(
+        jobs.filter(finished_at__gte=hour_ago).values_list(
+            "status", "created_at", "started_at", "finished_at"
+        )
+    )
     succeeded = sum(1 for status, *_ in recent if status == JobStatus.SUCCEEDED)
     failed = sum(1 for status, *_ in recent if status == JobStatus.FAILED)
     waits = sorted((s - c).total_seconds() for _, c, s, _ in recent if s)
     runs = sorted((f - s).total_seconds() for _, _, s, f in recent if s and f)
     oldest = jobs.filter(status=JobStatus.QUEUED).aggregate(oldest=Min("created_at"))["oldest"]
     if depths is not None and set(depths) == {0}:  # a broker without per-priority lists: use the job rows
-        by_priority = dict(jobs.filter(status=JobStatus.QUEUED).values_list("priority").annotate(n=Count("id")))
+        by_priority = dict(
+            jobs.filter(status=JobStatus.QUEUED).values_list("priority").annotate(n=Count("id"))
+        )
         depth = depths[0]
     else:
         by_priority = {p: n for p, n in (depths or {}).items() if n}
         depth = sum(depths.values()) if depths is not None else None
     return QueueStats(
-        queue=queue, depth=depth, depth_by_priority=by_priority,
-        queued=counts.get(JobStatus.QUEUED, 0), running=counts.get(JobStatus.RUNNING, 0),
-        succeeded_last_hour=succeeded, failed_last_hour=failed,
+        queue=queue,
+        depth=depth,
+        depth_by_priority=by_priority,
+        queued=counts.get(JobStatus.QUEUED, 0),
+        running=counts.get(JobStatus.RUNNING, 0),
+        succeeded_last_hour=succeeded,
+        failed_last_hour=failed,
         throughput_per_minute=round((succeeded + failed) / 60, 2),
         oldest_waiting_seconds=(now - oldest).total_seconds() if oldest else None,
-        wait_p50_seconds=_percentile(waits, 0.50), wait_p95_seconds=_percentile(waits, 0.95),
-        run_p50_seconds=_percentile(runs, 0.50), run_p95_seconds=_percentile(runs, 0.95),
+        wait_p50_seconds=_percentile(waits, 0.50),
+        wait_p95_seconds=_percentile(waits, 0.95),
+        run_p50_seconds=_percentile(runs, 0.50),
+        run_p95_seconds=_percentile(runs, 0.95),
         efficiency_percent=round(100 * succeeded / (succeeded + failed), 1) if succeeded + failed else None,
     )
 
@@ -124,9 +121,15 @@ def _queue_stats(queue: str, depths: dict[int, int] | None, now: datetime) -> Qu
 def data_staleness_hours(*, now: datetime) -> float:
     """How long the last session's daily bar has been due for the worst held ticker (0 when all have it)."""
     session = last_completed_session(now=now)
-    session_day = timezone.make_aware(datetime(session.day.year, session.day.month, session.day.day), timezone.get_fixed_timezone(0))
+    session_day = timezone.make_aware(
+        datetime(session.day.year, session.day.month, session.day.day), timezone.get_fixed_timezone(0)
+    )
     held = Ticker.objects.filter(holdings__isnull=False, active=True).distinct()
-    up_to_date = Bar.objects.filter(ticker__in=held, timeframe=Timeframe.DAILY, ts__gte=session_day).values("ticker").distinct()
+    up_to_date = (
+        Bar.objects.filter(ticker__in=held, timeframe=Timeframe.DAILY, ts__gte=session_day)
+        .values("ticker")
+        .distinct()
+    )
     if not held.exclude(id__in=up_to_date).exists():
         return 0.0
     return max(0.0, (now - session.close.to_pydatetime()).total_seconds() / 3600)
@@ -135,7 +138,7 @@ def data_staleness_hours(*, now: datetime) -> float:
 def queue_report(*, now: datetime | None = None) -> QueueReport:
     """Statistics of every queue plus the alerts now active (each logged once per change of state)."""
     now = now or timezone.now()
-    depths = broker_depths_by_priority()
+    depths = queue_depths_by_priority()
     queues = [_queue_stats(str(q), depths.get(str(q)) if depths else None, now) for q in Queue]
     staleness = data_staleness_hours(now=now)
     alerts = _evaluate_alerts(queues, staleness)
@@ -143,18 +146,40 @@ def queue_report(*, now: datetime | None = None) -> QueueReport:
 
 
 def _checks(queues: list[QueueStats], staleness: float) -> list[tuple[str, float, float, bool, str]]:
-    checks = [("data_staleness", staleness, settings.STOCKHUB_ALERT_STALENESS_HOURS,
-               staleness > settings.STOCKHUB_ALERT_STALENESS_HOURS, "hours the last session's bars are overdue")]
+    checks = [
+        (
+            "data_staleness",
+            staleness,
+            settings.STOCKHUB_ALERT_STALENESS_HOURS,
+            staleness > settings.STOCKHUB_ALERT_STALENESS_HOURS,
+            "hours the last session's bars are overdue",
+        )
+    ]
     for q in queues:
         oldest_minutes = (q.oldest_waiting_seconds or 0) / 60
         efficiency = q.efficiency_percent if q.efficiency_percent is not None else 100.0
         checks += [
-            (f"queue_depth:{q.queue}", float(q.depth or 0), settings.STOCKHUB_ALERT_QUEUE_DEPTH,
-             (q.depth or 0) > settings.STOCKHUB_ALERT_QUEUE_DEPTH, "messages waiting"),
-            (f"oldest_wait:{q.queue}", oldest_minutes, settings.STOCKHUB_ALERT_OLDEST_WAIT_MINUTES,
-             oldest_minutes > settings.STOCKHUB_ALERT_OLDEST_WAIT_MINUTES, "minutes the oldest job has waited"),
-            (f"efficiency:{q.queue}", efficiency, settings.STOCKHUB_ALERT_MIN_EFFICIENCY_PERCENT,
-             efficiency < settings.STOCKHUB_ALERT_MIN_EFFICIENCY_PERCENT, "% of last hour's jobs that succeeded"),
+            (
+                f"queue_depth:{q.queue}",
+                float(q.depth or 0),
+                settings.STOCKHUB_ALERT_QUEUE_DEPTH,
+                (q.depth or 0) > settings.STOCKHUB_ALERT_QUEUE_DEPTH,
+                "messages waiting",
+            ),
+            (
+                f"oldest_wait:{q.queue}",
+                oldest_minutes,
+                settings.STOCKHUB_ALERT_OLDEST_WAIT_MINUTES,
+                oldest_minutes > settings.STOCKHUB_ALERT_OLDEST_WAIT_MINUTES,
+                "minutes the oldest job has waited",
+            ),
+            (
+                f"efficiency:{q.queue}",
+                efficiency,
+                settings.STOCKHUB_ALERT_MIN_EFFICIENCY_PERCENT,
+                efficiency < settings.STOCKHUB_ALERT_MIN_EFFICIENCY_PERCENT,
+                "% of last hour's jobs that succeeded",
+            ),
         ]
     return checks
 

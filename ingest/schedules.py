@@ -17,7 +17,9 @@ def sync_schedules() -> list[str]:
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     created = []
-    every_minute, _ = IntervalSchedule.objects.get_or_create(every=RECONCILE_EVERY_SECONDS, period=IntervalSchedule.SECONDS)
+    every_minute, _ = IntervalSchedule.objects.get_or_create(
+        every=RECONCILE_EVERY_SECONDS, period=IntervalSchedule.SECONDS
+    )
     # Every minute, so a job whose message was lost waits at most about a minute plus the republish delay.
     _, made = PeriodicTask.objects.get_or_create(
         name="reconcile jobs",

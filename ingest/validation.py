@@ -6,10 +6,9 @@ with a `symbol` column for multi-symbol files) and returns the clean rows plus c
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-
-import re
 
 import numpy as np
 import pandas as pd
@@ -97,7 +96,9 @@ def validate_bars(frame: pd.DataFrame, *, now: pd.Timestamp | None = None) -> Va
     if duplicates:
         counts[RejectReason.DUPLICATE.value] = duplicates
     clean = clean.astype({"volume": "int64"})
-    return ValidationResult(bars=clean.reset_index(drop=True), rejected={str(k): int(v) for k, v in counts.items()})
+    return ValidationResult(
+        bars=clean.reset_index(drop=True), rejected={str(k): int(v) for k, v in counts.items()}
+    )
 
 
 def _drop_duplicates(clean: pd.DataFrame) -> tuple[pd.DataFrame, int]:

@@ -28,7 +28,11 @@ class Holding(models.Model):
     ticker = models.ForeignKey(Ticker, on_delete=models.PROTECT, related_name="holdings")
     quantity = models.DecimalField(max_digits=18, decimal_places=6, help_text="Shares held, e.g. 10 or 2.5")
     cost_basis = models.DecimalField(
-        max_digits=18, decimal_places=6, null=True, blank=True, help_text="Average cost per share in USD (optional)"
+        max_digits=18,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Average cost per share in USD (optional)",
     )
 
     class Meta:

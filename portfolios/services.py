@@ -41,14 +41,20 @@ def refresh_on_login(*, user, now=None) -> list[int]:
     tickers = {ticker.id: ticker for ticker in held_tickers(user=user)}
     pairs = stale_pairs(ticker_ids=list(tickers), timeframes=settings.STOCKHUB_LOGIN_TIMEFRAMES, now=now)
     job_ids = [
-        request_fetch(ticker=tickers[ticker_id], timeframe=timeframe, reason=Reason.USER_LOGIN, requested_by=user).job_id
+        request_fetch(
+            ticker=tickers[ticker_id], timeframe=timeframe, reason=Reason.USER_LOGIN, requested_by=user
+        ).job_id
         for ticker_id, timeframe in pairs
     ]
-    logger.info("login user=%s holds %s tickers, %s stale: jobs %s", user.pk, len(tickers), len(pairs), job_ids)
+    logger.info(
+        "login user=%s holds %s tickers, %s stale: jobs %s", user.pk, len(tickers), len(pairs), job_ids
+    )
     return job_ids
 
 
-def add_holding(*, portfolio: Portfolio, symbol: str, quantity: Decimal, cost_basis: Decimal | None = None) -> Holding:
+def add_holding(
+    *, portfolio: Portfolio, symbol: str, quantity: Decimal, cost_basis: Decimal | None = None
+) -> Holding:
     """Hold `quantity` of `symbol` in `portfolio` (creating the ticker if new); repeating it sets, not adds."""
     ticker, _ = Ticker.objects.get_or_create(symbol=normalize_symbol(symbol))
     holding, _ = Holding.objects.update_or_create(
@@ -85,13 +91,25 @@ def seed_demo(*, credentials_file: Path, bars: bool = True) -> list[DemoLogin]:
         credentials_file.chmod(0o600)
     if bars:
         end = timezone.now()
-        held = set(Ticker.objects.filter(holdings__portfolio__owner__username="demo").values_list("id", flat=True))
+        held = set(
+            Ticker.objects.filter(holdings__portfolio__owner__username="demo").values_list("id", flat=True)
+        )
         for ticker in Ticker.objects.filter(universes__slug="dow30") | Ticker.objects.filter(id__in=held):
-            fetch_and_store(ticker=ticker, timeframe=Timeframe.DAILY, start=end - timedelta(days=DEMO_DAILY_DAYS),
-                            end=end, provider_name="synthetic")
+            fetch_and_store(
+                ticker=ticker,
+                timeframe=Timeframe.DAILY,
+                start=end - timedelta(days=DEMO_DAILY_DAYS),
+                end=end,
+                provider_name="synthetic",
+            )
             if ticker.id in held:
-                fetch_and_store(ticker=ticker, timeframe=Timeframe.HOURLY,
-                                start=end - timedelta(days=DEMO_HOURLY_DAYS), end=end, provider_name="synthetic")
+                fetch_and_store(
+                    ticker=ticker,
+                    timeframe=Timeframe.HOURLY,
+                    start=end - timedelta(days=DEMO_HOURLY_DAYS),
+                    end=end,
+                    provider_name="synthetic",
+                )
     return logins
 
 
@@ -101,7 +119,9 @@ def _demo_user(username: str, *, staff: bool) -> DemoLogin:
         return DemoLogin(username, None, staff)
     password = secrets.token_urlsafe(9)
     if staff:
-        user_model.objects.create_superuser(username=username, password=password, email=f"{username}@example.com")
+        user_model.objects.create_superuser(
+            username=username, password=password, email=f"{username}@example.com"
+        )
     else:
         user_model.objects.create_user(username=username, password=password, email=f"{username}@example.com")
     logger.info("created demo user=%s staff=%s", username, staff)

@@ -46,6 +46,15 @@ def route(reason: str) -> tuple[Queue, int]:
     return ROUTING[Reason(reason)]
 
 
+def fetch_reason_for_priority(priority: int) -> Reason:
+    """The reason a manually prioritised fetch is filed under: 1-3 a user request, 4-6 a scheduled update."""
+    if PRIORITY_BANDS[Queue.FOREGROUND][0] <= priority <= PRIORITY_BANDS[Queue.FOREGROUND][1]:
+        return Reason.USER_REQUEST
+    if PRIORITY_BANDS[Queue.BACKGROUND][0] <= priority <= PRIORITY_BANDS[Queue.BACKGROUND][1]:
+        return Reason.SCHEDULED
+    raise ValueError(f"a fetch takes priority 1-6 (1-3 foreground, 4-6 background), got {priority}")
+
+
 def broker_priority(priority: int) -> int:
     """Our 1..10 scale onto the broker's 0..9, where Redis serves 0 first (kombu clamps to 0..9)."""
     if not 1 <= priority <= 10:
@@ -57,15 +66,24 @@ def broker_priority(priority: int) -> int:
 TASK_ROUTES = {f"{queue}.*": {"queue": str(queue)} for queue in Queue}
 
 # RabbitMQ needs the priority range declared on the queue; Redis ignores the argument.
-TASK_QUEUES = [KombuQueue(str(queue), routing_key=str(queue), queue_arguments={"x-max-priority": 10}) for queue in Queue]
+TASK_QUEUES = [
+    KombuQueue(str(queue), routing_key=str(queue), queue_arguments={"x-max-priority": 10}) for queue in Queue
+]
 
 
 # Default weights of the dynamic priority inside a queue's band; STOCKHUB_PRIORITY_WEIGHTS overrides them.
 PRIORITY_WEIGHTS = {"activity": 0.4, "value": 0.3, "age": 0.2, "volatility": 0.1}
 
 
-def dynamic_priority(queue: Queue, *, activity: float, value: float, age: float, volatility: float,
-                     weights: dict[str, float] | None = None) -> int:
+def dynamic_priority(
+    queue: Queue,
+    *,
+    activity: float,
+    value: float,
+    age: float,
+    volatility: float,
+    weights: dict[str, float] | None = None,
+) -> int:
     """A priority inside `queue`'s band from four factors, each 0..1 (1 = most urgent):
 
     score = 0.4·activity + 0.3·value + 0.2·age + 0.1·volatility

@@ -112,7 +112,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # --- Celery: Redis broker (embedded when unset); queues and routes live in stockhub/queues.py. ---
-CELERY_BROKER_URL = check_broker_url("CELERY_BROKER_URL", env("CELERY_BROKER_URL", default=embedded_broker_url()))
+CELERY_BROKER_URL = check_broker_url(
+    "CELERY_BROKER_URL", env("CELERY_BROKER_URL", default=embedded_broker_url())
+)
 REDIS_URL = check_redis_url(env("REDIS_URL", default=embedded_redis_url()))
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_QUEUES = TASK_QUEUES
@@ -125,6 +127,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "queue_order_strategy": "priority",
     # a job unacknowledged this long is redelivered; longer than any single job may run
     "visibility_timeout": env.int("STOCKHUB_VISIBILITY_TIMEOUT_SECONDS", default=3600),
+    # Publishing tries the broker once: when it is down the job row waits for the reconciler instead of a
+    # web request hanging ~6 s in reconnect attempts. Workers reconnect on their own terms
+    # (CELERY_BROKER_CONNECTION_MAX_RETRIES), which these options do not touch.
+    "max_retries": 1,
+    "interval_start": 0,
 }
 CELERY_TASK_DEFAULT_PRIORITY = 4  # broker scale; every publish sets its own, this is a safety net
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -144,6 +151,7 @@ STOCKHUB_CSV_TIME_ZONE = env("STOCKHUB_CSV_TIME_ZONE", default="America/New_York
 MASSIVE_API_KEY = env("MASSIVE_API_KEY", default="")
 MASSIVE_BASE_URL = env("MASSIVE_BASE_URL", default="https://api.massive.com")
 STOCKHUB_PROVIDER_TIMEOUT_SECONDS = env.float("STOCKHUB_PROVIDER_TIMEOUT_SECONDS", default=10.0)
+STOCKHUB_SYNTHETIC_LATENCY_MS = env.int("STOCKHUB_SYNTHETIC_LATENCY_MS", default=0)
 STOCKHUB_MARKET_CALENDAR = env("STOCKHUB_MARKET_CALENDAR", default="XNYS")
 STOCKHUB_MARKET_TIME_ZONE = env("STOCKHUB_MARKET_TIME_ZONE", default="America/New_York")
 STOCKHUB_STALENESS_MINUTES = env.int("STOCKHUB_STALENESS_MINUTES", default=30)

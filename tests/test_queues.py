@@ -2,7 +2,15 @@
 
 import pytest
 
-from stockhub.queues import PRIORITY_BANDS, TASK_ROUTES, Queue, Reason, broker_priority, dynamic_priority, route
+from stockhub.queues import (
+    PRIORITY_BANDS,
+    TASK_ROUTES,
+    Queue,
+    Reason,
+    broker_priority,
+    dynamic_priority,
+    route,
+)
 
 
 @pytest.mark.parametrize(

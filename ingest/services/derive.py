@@ -15,7 +15,9 @@ DERIVED_TIMEFRAMES = (Timeframe.WEEKLY, Timeframe.MONTHLY)
 DERIVED_SOURCE = "derived"
 
 
-def derive_longer_bars(*, ticker_ids: list[int], since: pd.Timestamp | None = None) -> dict[str, UpsertCounts]:
+def derive_longer_bars(
+    *, ticker_ids: list[int], since: pd.Timestamp | None = None
+) -> dict[str, UpsertCounts]:
     """Recompute weekly and monthly bars from daily bars from the period containing `since` on.
 
     Idempotent: running it again over unchanged daily bars counts every derived bar `unchanged`.
@@ -35,7 +37,9 @@ def derive_longer_bars(*, ticker_ids: list[int], since: pd.Timestamp | None = No
         derived = aggregate_bars(daily, timeframe, by="ticker_id")
         if first is not None:
             derived = derived[derived["ts"] >= first]
-        results[str(timeframe)] = upsert_bars_in_batches(bars=derived, timeframe=timeframe, source=DERIVED_SOURCE)
+        results[str(timeframe)] = upsert_bars_in_batches(
+            bars=derived, timeframe=timeframe, source=DERIVED_SOURCE
+        )
     return results
 
 
@@ -51,7 +55,9 @@ def _daily_bars(*, ticker_ids: list[int], since: pd.Timestamp | None) -> pd.Data
     return frame
 
 
-def _read_daily_with_copy(ticker_ids: list[int], since: pd.Timestamp | None, columns: list[str]) -> pd.DataFrame:
+def _read_daily_with_copy(
+    ticker_ids: list[int], since: pd.Timestamp | None, columns: list[str]
+) -> pd.DataFrame:
     """COPY ... TO STDOUT: ~10x faster than 600k Python tuples; epoch seconds parse faster than ISO text."""
     sql = (
         "SELECT ticker_id, extract(epoch FROM ts)::bigint, open, high, low, close, volume FROM ingest_bar"

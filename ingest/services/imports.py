@@ -19,6 +19,7 @@ from ingest.validation import validate_bars
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class ImportResult:
     rows_read: int
@@ -35,11 +36,18 @@ class ImportResult:
     def as_dict(self) -> dict:
         return {
             "rows_read": self.rows_read,
-            "stored": {"new": self.stored.new, "updated": self.stored.updated, "unchanged": self.stored.unchanged},
+            "stored": {
+                "new": self.stored.new,
+                "updated": self.stored.updated,
+                "unchanged": self.stored.unchanged,
+            },
             "rejected": dict(sorted(self.rejected.items())),
             "rejected_total": self.rejected_total,
             "symbols": self.symbols,
-            "derived": {tf: {"new": c.new, "updated": c.updated, "unchanged": c.unchanged} for tf, c in self.derived.items()},
+            "derived": {
+                tf: {"new": c.new, "updated": c.updated, "unchanged": c.unchanged}
+                for tf, c in self.derived.items()
+            },
             "seconds": round(self.seconds, 3),
         }
 
@@ -115,10 +123,18 @@ def fetch_and_store(
     frame = provider.fetch_bars(ticker.symbol, timeframe, start, end)
     result = store_bars(ticker=ticker, timeframe=timeframe, bars=frame, source=provider.name)
     if timeframe == Timeframe.DAILY and result.stored.new + result.stored.updated:
-        derive_longer_bars(ticker_ids=[ticker.id], since=pd.Timestamp(start, tz="UTC") if start.tzinfo is None else pd.Timestamp(start))
+        derive_longer_bars(
+            ticker_ids=[ticker.id],
+            since=pd.Timestamp(start, tz="UTC") if start.tzinfo is None else pd.Timestamp(start),
+        )
     logger.info(
         "fetched ticker=%s timeframe=%s provider=%s read=%s new=%s updated=%s rejected=%s",
-        ticker.symbol, timeframe, provider.name, result.rows_read, result.stored.new, result.stored.updated,
+        ticker.symbol,
+        timeframe,
+        provider.name,
+        result.rows_read,
+        result.stored.new,
+        result.stored.updated,
         result.rejected,
     )
     return result

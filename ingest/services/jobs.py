@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -25,7 +26,10 @@ from stockhub.queues import PRIORITY_BANDS, Queue, broker_priority, route
 
 logger = logging.getLogger(__name__)
 
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+def worker_id() -> str:
+    """host:pid of the process running a job; read per call, since prefork pool processes fork after import."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -58,8 +62,14 @@ def request_fetch(
             try:
                 with transaction.atomic():
                     active = FetchJob.objects.create(
-                        kind=JobKind.FETCH_BARS, ticker=ticker, timeframe=timeframe, reason=reason,
-                        priority=priority, queue=queue, requested_by=requested_by, params=params or {},
+                        kind=JobKind.FETCH_BARS,
+                        ticker=ticker,
+                        timeframe=timeframe,
+                        reason=reason,
+                        priority=priority,
+                        queue=queue,
+                        requested_by=requested_by,
+                        params=params or {},
                     )
             except IntegrityError:  # a concurrent request created it between our read and our insert
                 active = _active_job(ticker=ticker, timeframe=timeframe)
@@ -98,16 +108,26 @@ def publish_job(*, job_id: int, countdown: float | None = None) -> bool:
     task_name = f"{job.queue}.fetch_bars"
     try:
         result = app.send_task(
-            task_name, args=[job.id, job.dispatch_token], queue=job.queue,
-            priority=broker_priority(job.priority), countdown=countdown, retry=False,
+            task_name,
+            args=[job.id, job.dispatch_token],
+            queue=job.queue,
+            priority=broker_priority(job.priority),
+            countdown=countdown,
+            retry=False,
         )
     except Exception as error:  # kombu/redis/amqp raise many types for "broker down"; all mean: try later
         FetchJob.objects.filter(id=job.id, dispatch_token=job.dispatch_token).update(published_at=None)
-        logger.warning("job=%s queue=%s not published, broker unreachable (%s); the reconciler will send it",
-                       job.id, job.queue, error)
+        logger.warning(
+            "job=%s queue=%s not published, broker unreachable (%s); the reconciler will send it",
+            job.id,
+            job.queue,
+            error,
+        )
         return False
     FetchJob.objects.filter(id=job.id).update(celery_task_id=result.id)
-    logger.info("job=%s ticker=%s queue=%s priority=%s published", job.id, job.ticker_id, job.queue, job.priority)
+    logger.info(
+        "job=%s ticker=%s queue=%s priority=%s published", job.id, job.ticker_id, job.queue, job.priority
+    )
     return True
 
 
@@ -128,12 +148,14 @@ def claim_job(*, job_id: int, token: int) -> FetchJob | None:
         elif job.status != JobStatus.QUEUED and job.status != JobStatus.RUNNING:
             return None
         if job.status == JobStatus.RUNNING and job.attempts >= settings.STOCKHUB_JOB_MAX_ATTEMPTS:
-            _fail_locked(job, ErrorCode.WORKER_LOST, f"worker lost {job.attempts} times (last: {job.claimed_by})")
+            _fail_locked(
+                job, ErrorCode.WORKER_LOST, f"worker lost {job.attempts} times (last: {job.claimed_by})"
+            )
             return None
         if _user_at_foreground_limit(job):
             transaction.on_commit(partial(publish_job, job_id=job.id, countdown=1.0))
             return None
-        job.status, job.started_at, job.claimed_by = JobStatus.RUNNING, now, WORKER_ID
+        job.status, job.started_at, job.claimed_by = JobStatus.RUNNING, now, worker_id()
         job.attempts += 1
         job.lease_expires_at = now + timedelta(seconds=settings.STOCKHUB_JOB_LEASE_SECONDS)
         job.save(update_fields=["status", "started_at", "claimed_by", "attempts", "lease_expires_at"])
@@ -157,6 +179,9 @@ def _claimed_by_dead_local_worker(claimed_by: str) -> bool:
 def _user_at_foreground_limit(job: FetchJob) -> bool:
     if job.queue != Queue.FOREGROUND or job.requested_by_id is None or job.status == JobStatus.RUNNING:
         return False
+    # Two workers claiming two jobs of one user at once would each count the other's as not yet running;
+    # locking the user's row makes those claims take turns.
+    list(get_user_model().objects.select_for_update().filter(pk=job.requested_by_id).values_list("pk"))
     running = FetchJob.objects.filter(
         requested_by_id=job.requested_by_id, queue=Queue.FOREGROUND, status=JobStatus.RUNNING
     ).count()
@@ -172,25 +197,49 @@ def run_fetch_job(*, job_id: int, token: int) -> None:
         return
     start, end = fetch_window(job=job, now=timezone.now())
     try:
-        result = fetch_and_store(ticker=job.ticker, timeframe=job.timeframe, start=start, end=end,
-                                 provider_name=job.params.get("provider"))
+        result = fetch_and_store(
+            ticker=job.ticker,
+            timeframe=job.timeframe,
+            start=start,
+            end=end,
+            provider_name=job.params.get("provider"),
+        )
     except StockHubError as error:
         _end_or_retry(job=job, error=error)
         return
     FetchJob.objects.filter(id=job.id).update(
-        status=JobStatus.SUCCEEDED, finished_at=timezone.now(), lease_expires_at=None, error_code="",
-        error_message="", rows_stored=result.stored.new + result.stored.updated,
-        rows_rejected=result.rejected_total, rejected_by_reason=result.rejected,
+        status=JobStatus.SUCCEEDED,
+        finished_at=timezone.now(),
+        lease_expires_at=None,
+        error_code="",
+        error_message="",
+        rows_stored=result.stored.new + result.stored.updated,
+        rows_rejected=result.rejected_total,
+        rejected_by_reason=result.rejected,
     )
-    logger.info("job=%s ticker=%s timeframe=%s succeeded: %s new, %s updated, %s rejected", job.id,
-                job.ticker.symbol, job.timeframe, result.stored.new, result.stored.updated, result.rejected_total)
+    logger.info(
+        "job=%s ticker=%s timeframe=%s succeeded: %s new, %s updated, %s rejected",
+        job.id,
+        job.ticker.symbol,
+        job.timeframe,
+        result.stored.new,
+        result.stored.updated,
+        result.rejected_total,
+    )
 
 
 def fetch_window(*, job: FetchJob, now: datetime) -> tuple[datetime, datetime]:
     """Incremental from the newest stored bar (minus an overlap for corrections), else the lookback."""
     if "start" in job.params:
-        return datetime.fromisoformat(job.params["start"]), datetime.fromisoformat(job.params.get("end") or now.isoformat())
-    newest = Bar.objects.filter(ticker=job.ticker, timeframe=job.timeframe).order_by("-ts").values_list("ts", flat=True).first()
+        return datetime.fromisoformat(job.params["start"]), datetime.fromisoformat(
+            job.params.get("end") or now.isoformat()
+        )
+    newest = (
+        Bar.objects.filter(ticker=job.ticker, timeframe=job.timeframe)
+        .order_by("-ts")
+        .values_list("ts", flat=True)
+        .first()
+    )
     if newest is None:
         return now - timedelta(days=settings.STOCKHUB_LOOKBACK_DAYS[job.timeframe]), now
     return newest - timedelta(days=settings.STOCKHUB_FETCH_OVERLAP_DAYS), now
@@ -198,7 +247,9 @@ def fetch_window(*, job: FetchJob, now: datetime) -> tuple[datetime, datetime]:
 
 def retry_delay_seconds(*, attempts: int, retry_after: float | None = None) -> float:
     """Exponential backoff with full jitter, never sooner than the provider's Retry-After."""
-    ceiling = min(settings.STOCKHUB_RETRY_MAX_SECONDS, settings.STOCKHUB_RETRY_BASE_SECONDS * 2 ** (attempts - 1))
+    ceiling = min(
+        settings.STOCKHUB_RETRY_MAX_SECONDS, settings.STOCKHUB_RETRY_BASE_SECONDS * 2 ** (attempts - 1)
+    )
     return max(retry_after or 0.0, random.uniform(ceiling / 2, ceiling))
 
 
@@ -206,11 +257,20 @@ def _end_or_retry(*, job: FetchJob, error: StockHubError) -> None:
     if error.retryable and job.attempts < settings.STOCKHUB_JOB_MAX_ATTEMPTS:
         delay = retry_delay_seconds(attempts=job.attempts, retry_after=error.retry_after)
         FetchJob.objects.filter(id=job.id).update(
-            status=JobStatus.QUEUED, error_code=error.code, error_message=error.message, lease_expires_at=None,
+            status=JobStatus.QUEUED,
+            error_code=error.code,
+            error_message=error.message,
+            lease_expires_at=None,
             not_before=timezone.now() + timedelta(seconds=delay),
         )
-        logger.warning("job=%s ticker=%s attempt %s failed [%s]; retrying in %.1fs", job.id, job.ticker.symbol,
-                       job.attempts, error.code, delay)
+        logger.warning(
+            "job=%s ticker=%s attempt %s failed [%s]; retrying in %.1fs",
+            job.id,
+            job.ticker.symbol,
+            job.attempts,
+            error.code,
+            delay,
+        )
         publish_job(job_id=job.id, countdown=delay)
         return
     fail_job(job_id=job.id, code=error.code, message=error.message)
@@ -225,7 +285,10 @@ def _fail_locked(job: FetchJob, code: str, message: str) -> None:
 
 def fail_job(*, job_id: int, code: str, message: str) -> None:
     FetchJob.objects.filter(id=job_id, status__in=ACTIVE_JOB_STATUSES).update(
-        status=JobStatus.FAILED, error_code=code, error_message=message[:2000], finished_at=timezone.now(),
+        status=JobStatus.FAILED,
+        error_code=code,
+        error_message=message[:2000],
+        finished_at=timezone.now(),
         lease_expires_at=None,
     )
     logger.warning("job=%s failed [%s] %s", job_id, code, message)

@@ -14,9 +14,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from ingest.broker import queue_depths
 from ingest.models import FetchJob, JobStatus
 from ingest.services.jobs import publish_job
-from stockhub.queues import Queue
 
 logger = logging.getLogger(__name__)
 
@@ -28,30 +28,18 @@ class ReconcileResult:
     broker_reachable: bool
 
 
-def broker_queue_depths() -> dict[str, int] | None:
-    """Messages waiting in each broker queue, or None when the broker cannot be reached."""
-    from celery_app import app
-
-    try:
-        with app.connection_for_read() as connection:
-            connection.ensure_connection(max_retries=1, timeout=2)
-            channel = connection.default_channel
-            return {str(q): channel.queue_declare(queue=str(q), passive=True).message_count for q in Queue}
-    except Exception as error:  # any transport error means: we cannot see the broker now
-        logger.warning("reconciler cannot read the broker: %s", error)
-        return None
-
-
 def reconcile_jobs(*, now: datetime | None = None) -> ReconcileResult:
     """Make every queued job reachable by a worker; running it twice in a row changes nothing the second time."""
     now = now or timezone.now()
     requeued = FetchJob.objects.filter(status=JobStatus.RUNNING, lease_expires_at__lt=now).update(
         status=JobStatus.QUEUED, lease_expires_at=None, published_at=None
     )
-    depths = broker_queue_depths()
+    depths = queue_depths()
     if depths is None:
         return ReconcileResult(requeued, 0, broker_reachable=False)
-    due = FetchJob.objects.filter(status=JobStatus.QUEUED).filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+    due = FetchJob.objects.filter(status=JobStatus.QUEUED).filter(
+        Q(not_before__isnull=True) | Q(not_before__lte=now)
+    )
     stale_before = now - timedelta(seconds=settings.STOCKHUB_REPUBLISH_AFTER_SECONDS)
     # A queue the broker reports empty while the database holds jobs sent long ago has lost them (Redis
     # restarted). A non-empty queue still holds its messages: only never-sent jobs are sent there.

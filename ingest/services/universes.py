@@ -45,20 +45,32 @@ def read_members_csv(*, path: Path) -> list[Member]:
             except ValidationError as error:
                 raise InvalidInput(f"{path}:{line}: {error.messages[0]}") from error
             members.append(
-                Member(symbol, row.get(fields.get("name", ""), "") or "", row.get(fields.get("sector", ""), "") or "")
+                Member(
+                    symbol,
+                    row.get(fields.get("name", ""), "") or "",
+                    row.get(fields.get("sector", ""), "") or "",
+                )
             )
     return members
 
 
-def load_universe(*, slug: str, members: list[Member], name: str = "", kind: str = UniverseKind.USER) -> UniverseLoadResult:
+def load_universe(
+    *, slug: str, members: list[Member], name: str = "", kind: str = UniverseKind.USER
+) -> UniverseLoadResult:
     """Create or replace a universe's members; running it twice with the same members changes nothing."""
     with transaction.atomic():
         universe, _ = Universe.objects.update_or_create(
             slug=slug, defaults={"name": name or SHIPPED_NAMES.get(slug, slug), "kind": kind}
         )
-        existing = set(Ticker.objects.filter(symbol__in=[m.symbol for m in members]).values_list("symbol", flat=True))
+        existing = set(
+            Ticker.objects.filter(symbol__in=[m.symbol for m in members]).values_list("symbol", flat=True)
+        )
         Ticker.objects.bulk_create(
-            [Ticker(symbol=m.symbol, name=m.name, sector=m.sector) for m in members if m.symbol not in existing],
+            [
+                Ticker(symbol=m.symbol, name=m.name, sector=m.sector)
+                for m in members
+                if m.symbol not in existing
+            ],
             ignore_conflicts=True,
         )
         universe.members.set(Ticker.objects.filter(symbol__in=[m.symbol for m in members]))
@@ -69,5 +81,7 @@ def load_shipped_universe(*, slug: str) -> UniverseLoadResult:
     path = SHIPPED_UNIVERSES_DIR / f"{slug}.csv"
     if not path.exists():
         shipped = sorted(p.stem for p in SHIPPED_UNIVERSES_DIR.glob("*.csv"))
-        raise InvalidInput(f"no shipped universe {slug!r}; shipped: {', '.join(shipped)} (or pass --csv PATH)")
+        raise InvalidInput(
+            f"no shipped universe {slug!r}; shipped: {', '.join(shipped)} (or pass --csv PATH)"
+        )
     return load_universe(slug=slug, members=read_members_csv(path=path), kind=UniverseKind.INDEX)

@@ -91,7 +91,13 @@ def test_the_sp500_five_year_file_goes_in_exactly(shared_data):
     assert Bar.objects.filter(timeframe="daily").count() == 619_017
     aapl_first = Bar.objects.filter(ticker__symbol="AAPL", timeframe="daily").order_by("ts").first()
     # 2013-02-08,67.7142,68.4014,66.8928,67.8542,158168416,AAPL
-    assert (aapl_first.ts.date().isoformat(), aapl_first.open, aapl_first.high, aapl_first.low, aapl_first.close,
-            aapl_first.volume) == ("2013-02-08", 67.7142, 68.4014, 66.8928, 67.8542, 158168416)
+    assert (
+        aapl_first.ts.date().isoformat(),
+        aapl_first.open,
+        aapl_first.high,
+        aapl_first.low,
+        aapl_first.close,
+        aapl_first.volume,
+    ) == ("2013-02-08", 67.7142, 68.4014, 66.8928, 67.8542, 158168416)
     again = run(str(path))
     assert again["stored"] == {"new": 0, "updated": 0, "unchanged": 619_017}

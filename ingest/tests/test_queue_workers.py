@@ -37,18 +37,29 @@ def wait_until(condition, *, seconds: float = 60, what: str = "condition") -> No
 
 
 def all_ended(job_ids: list[int]) -> bool:
-    return not FetchJob.objects.filter(id__in=job_ids, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists()
+    return not FetchJob.objects.filter(
+        id__in=job_ids, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+    ).exists()
 
 
 def test_foreground_jobs_start_before_a_background_backlog(workers):
     workers.start("background", env=SLOW_PROVIDER)
     workers.start("foreground", env=SLOW_PROVIDER)
-    backlog = [request_fetch(ticker=t, timeframe="daily", reason=Reason.SCHEDULED).job_id for t in tickers("BG", 150)]
-    wait_until(lambda: FetchJob.objects.filter(id__in=backlog, started_at__isnull=False).count() >= 3,
-               what="the background worker to start on the backlog")
-    urgent = [request_fetch(ticker=t, timeframe="daily", reason=Reason.USER_REQUEST).job_id for t in tickers("FG", 5)]
+    backlog = [
+        request_fetch(ticker=t, timeframe="daily", reason=Reason.SCHEDULED).job_id for t in tickers("BG", 150)
+    ]
+    wait_until(
+        lambda: FetchJob.objects.filter(id__in=backlog, started_at__isnull=False).count() >= 3,
+        what="the background worker to start on the backlog",
+    )
+    urgent = [
+        request_fetch(ticker=t, timeframe="daily", reason=Reason.USER_REQUEST).job_id
+        for t in tickers("FG", 5)
+    ]
     wait_until(lambda: all_ended(urgent), seconds=60, what="the foreground jobs")
-    assert set(FetchJob.objects.filter(id__in=urgent).values_list("status", flat=True)) == {JobStatus.SUCCEEDED}
+    assert set(FetchJob.objects.filter(id__in=urgent).values_list("status", flat=True)) == {
+        JobStatus.SUCCEEDED
+    }
     last_urgent_done = max(FetchJob.objects.filter(id__in=urgent).values_list("finished_at", flat=True))
     still_waiting = FetchJob.objects.filter(id__in=backlog).exclude(started_at__lt=last_urgent_done).count()
     assert still_waiting >= 100, f"only {still_waiting} background jobs were still waiting"
@@ -58,17 +69,23 @@ def test_within_a_queue_a_higher_priority_starts_first(workers):
     jobs = []
     for i, ticker in enumerate(tickers("PR", 30)):
         priority = (6, 5, 4)[i % 3]
-        jobs.append(request_fetch(ticker=ticker, timeframe="daily", reason=Reason.SCHEDULED, priority=priority).job_id)
+        jobs.append(
+            request_fetch(ticker=ticker, timeframe="daily", reason=Reason.SCHEDULED, priority=priority).job_id
+        )
     workers.start("background")  # starts only now, so every message is waiting when it begins
     wait_until(lambda: all_ended(jobs), what="all jobs")
-    order = list(FetchJob.objects.filter(id__in=jobs).order_by("started_at").values_list("priority", flat=True))
+    order = list(
+        FetchJob.objects.filter(id__in=jobs).order_by("started_at").values_list("priority", flat=True)
+    )
     assert order == sorted(order), f"start order by priority: {order}"
 
 
 def test_jobs_lost_with_the_broker_are_republished_and_run_once(workers, clean_broker):
     from celery_app import app
 
-    jobs = [request_fetch(ticker=t, timeframe="daily", reason=Reason.SCHEDULED).job_id for t in tickers("FL", 20)]
+    jobs = [
+        request_fetch(ticker=t, timeframe="daily", reason=Reason.SCHEDULED).job_id for t in tickers("FL", 20)
+    ]
     with app.connection_for_write() as connection:  # the broker loses everything, like a Redis restart
         channel = connection.default_channel
         if hasattr(channel, "client"):
@@ -80,7 +97,9 @@ def test_jobs_lost_with_the_broker_are_republished_and_run_once(workers, clean_b
     assert result.republished == 20
     workers.start("background")
     wait_until(lambda: all_ended(jobs), what="republished jobs")
-    assert set(FetchJob.objects.filter(id__in=jobs).values_list("status", "attempts")) == {(JobStatus.SUCCEEDED, 1)}
+    assert set(FetchJob.objects.filter(id__in=jobs).values_list("status", "attempts")) == {
+        (JobStatus.SUCCEEDED, 1)
+    }
 
 
 def test_a_job_whose_worker_process_is_killed_is_run_again_and_completes_once(workers):
@@ -110,7 +129,9 @@ def test_a_user_never_has_more_than_three_foreground_jobs_running(workers):
     assert most_at_once == 3
 
 
-def test_jobs_recorded_while_the_broker_was_down_run_once_it_is_back(workers, client, switch_broker, broker_url):
+def test_jobs_recorded_while_the_broker_was_down_run_once_it_is_back(
+    workers, client, switch_broker, broker_url
+):
     portfolio = make_portfolio(symbols=["DN1", "DN2"])
     switch_broker("redis://127.0.0.1:6390/0")  # nothing listens here
     assert client.login(username=portfolio.owner.username, password="pw-for-tests-only")

@@ -13,8 +13,14 @@ def daily_bars(days: int, *, start: str = "2024-01-01", close: float = 100.0) ->
     ts = pd.bdate_range(start, periods=days, tz="UTC")
     closes = [close + i for i in range(days)]
     return pd.DataFrame(
-        {"ts": ts, "open": closes, "high": [c + 2 for c in closes], "low": [c - 2 for c in closes],
-         "close": [c + 1 for c in closes], "volume": [1000 + i for i in range(days)]}
+        {
+            "ts": ts,
+            "open": closes,
+            "high": [c + 2 for c in closes],
+            "low": [c - 2 for c in closes],
+            "close": [c + 1 for c in closes],
+            "volume": [1000 + i for i in range(days)],
+        }
     )
 
 
@@ -43,11 +49,25 @@ def test_a_corrected_bar_overwrites_the_stored_one():
 
 def test_bars_round_trip_exactly():
     ticker = Ticker.objects.create(symbol="KO")
-    bars = pd.DataFrame({"ts": pd.to_datetime(["2015-07-17"], utc=True), "open": [69.0842], "high": [88.76],
-                         "low": [0.0001], "close": [1 / 3], "volume": [9_007_199_254]})
+    bars = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(["2015-07-17"], utc=True),
+            "open": [69.0842],
+            "high": [88.76],
+            "low": [0.0001],
+            "close": [1 / 3],
+            "volume": [9_007_199_254],
+        }
+    )
     store_bars(ticker=ticker, timeframe="daily", bars=bars, source="test")
     bar = Bar.objects.get(ticker=ticker)
-    assert (bar.open, bar.high, bar.low, bar.close, bar.volume) == (69.0842, 88.76, 0.0001, 1 / 3, 9_007_199_254)
+    assert (bar.open, bar.high, bar.low, bar.close, bar.volume) == (
+        69.0842,
+        88.76,
+        0.0001,
+        1 / 3,
+        9_007_199_254,
+    )
     assert bar.ts == pd.Timestamp("2015-07-17", tz="UTC").to_pydatetime()
 
 
@@ -77,28 +97,43 @@ def test_weekly_and_monthly_bars_are_derived_from_daily_keyed_by_monday_and_firs
     bars = daily_bars(5, start="2024-01-31")
     store_bars(ticker=ticker, timeframe="daily", bars=bars, source="test")
     derive_longer_bars(ticker_ids=[ticker.id])
-    weekly = list(Bar.objects.filter(ticker=ticker, timeframe="weekly").order_by("ts").values_list(
-        "ts__date", "open", "high", "low", "close", "volume"))
-    monthly = list(Bar.objects.filter(ticker=ticker, timeframe="monthly").order_by("ts").values_list(
-        "ts__date", "open", "close", "volume"))
+    weekly = list(
+        Bar.objects.filter(ticker=ticker, timeframe="weekly")
+        .order_by("ts")
+        .values_list("ts__date", "open", "high", "low", "close", "volume")
+    )
+    monthly = list(
+        Bar.objects.filter(ticker=ticker, timeframe="monthly")
+        .order_by("ts")
+        .values_list("ts__date", "open", "close", "volume")
+    )
     import datetime as dt
 
     assert weekly == [
         (dt.date(2024, 1, 29), 100.0, 104.0, 98.0, 103.0, 1000 + 1001 + 1002),  # Wed, Thu, Fri
         (dt.date(2024, 2, 5), 103.0, 106.0, 101.0, 105.0, 1003 + 1004),  # Mon, Tue
     ]
-    assert monthly == [(dt.date(2024, 1, 1), 100.0, 101.0, 1000), (dt.date(2024, 2, 1), 101.0, 105.0, 1001 + 1002 + 1003 + 1004)]
+    assert monthly == [
+        (dt.date(2024, 1, 1), 100.0, 101.0, 1000),
+        (dt.date(2024, 2, 1), 101.0, 105.0, 1001 + 1002 + 1003 + 1004),
+    ]
 
 
 def test_re_deriving_from_a_later_date_leaves_earlier_periods_whole():
     ticker = Ticker.objects.create(symbol="DIS")
     store_bars(ticker=ticker, timeframe="daily", bars=daily_bars(60, start="2024-01-01"), source="test")
     full = derive_longer_bars(ticker_ids=[ticker.id])
-    before = set(Bar.objects.filter(ticker=ticker, timeframe__in=["weekly", "monthly"]).values_list(
-        "timeframe", "ts", "open", "high", "low", "close", "volume"))
+    before = set(
+        Bar.objects.filter(ticker=ticker, timeframe__in=["weekly", "monthly"]).values_list(
+            "timeframe", "ts", "open", "high", "low", "close", "volume"
+        )
+    )
     partial = derive_longer_bars(ticker_ids=[ticker.id], since=pd.Timestamp("2024-03-20", tz="UTC"))
-    after = set(Bar.objects.filter(ticker=ticker, timeframe__in=["weekly", "monthly"]).values_list(
-        "timeframe", "ts", "open", "high", "low", "close", "volume"))
+    after = set(
+        Bar.objects.filter(ticker=ticker, timeframe__in=["weekly", "monthly"]).values_list(
+            "timeframe", "ts", "open", "high", "low", "close", "volume"
+        )
+    )
     assert after == before
     assert partial["weekly"].new == partial["weekly"].updated == 0
     assert 0 < partial["weekly"].unchanged < full["weekly"].new

@@ -14,7 +14,9 @@ from portfolios.models import Holding, Portfolio
 
 
 def make_user(username: str = "alice", *, staff: bool = False):
-    return get_user_model().objects.create_user(username=username, password="pw-for-tests-only", is_staff=staff)
+    return get_user_model().objects.create_user(
+        username=username, password="pw-for-tests-only", is_staff=staff
+    )
 
 
 def make_portfolio(*, owner=None, name: str = "Main", symbols: list[str] = ()) -> Portfolio:
@@ -29,11 +31,24 @@ def make_fresh(symbol: str, *, now: datetime) -> None:
     """Store the daily bar of the last completed session, so the ticker is fresh outside market hours."""
     ticker, _ = Ticker.objects.get_or_create(symbol=symbol)
     day = pd.Timestamp(last_completed_session(now=now).day, tz="UTC").to_pydatetime()
-    Bar.objects.update_or_create(ticker=ticker, timeframe="daily", ts=day, defaults=dict(
-        open=10, high=11, low=9, close=10.5, volume=100, source="test"))
+    Bar.objects.update_or_create(
+        ticker=ticker,
+        timeframe="daily",
+        ts=day,
+        defaults=dict(open=10, high=11, low=9, close=10.5, volume=100, source="test"),
+    )
 
 
 def make_old_bar(symbol: str, *, now: datetime, days: int = 10) -> None:
     ticker, _ = Ticker.objects.get_or_create(symbol=symbol)
-    Bar.objects.create(ticker=ticker, timeframe="daily", ts=now - timedelta(days=days), open=10, high=11, low=9,
-                       close=10.5, volume=100, source="test")
+    Bar.objects.create(
+        ticker=ticker,
+        timeframe="daily",
+        ts=now - timedelta(days=days),
+        open=10,
+        high=11,
+        low=9,
+        close=10.5,
+        volume=100,
+        source="test",
+    )

@@ -85,9 +85,15 @@ def test_during_market_hours_a_fetch_older_than_the_threshold_is_stale(broker_ur
     portfolio = make_portfolio(symbols=["AAPL", "MSFT"])
     for symbol, minutes_ago in (("AAPL", 10), ("MSFT", 45)):
         make_fresh(symbol, now=monday_open)
-        FetchJob.objects.create(ticker=Ticker.objects.get(symbol=symbol), timeframe="daily", reason="scheduled",
-                                priority=5, queue="background", status=JobStatus.SUCCEEDED,
-                                finished_at=monday_open - timedelta(minutes=minutes_ago))
+        FetchJob.objects.create(
+            ticker=Ticker.objects.get(symbol=symbol),
+            timeframe="daily",
+            reason="scheduled",
+            priority=5,
+            queue="background",
+            status=JobStatus.SUCCEEDED,
+            finished_at=monday_open - timedelta(minutes=minutes_ago),
+        )
     with override_settings(STOCKHUB_STALENESS_MINUTES=30):
         job_ids = refresh_on_login(user=portfolio.owner, now=monday_open)
     assert list(FetchJob.objects.filter(id__in=job_ids).values_list("ticker__symbol", flat=True)) == ["MSFT"]

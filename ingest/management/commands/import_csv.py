@@ -13,13 +13,17 @@ from stockhub.errors import StockHubError
 
 
 class Command(BaseCommand):
-    help = "Import OHLCV bars from a CSV file (gzip accepted) or a folder of them; re-importing changes nothing."
+    help = (
+        "Import OHLCV bars from a CSV file (gzip accepted) or a folder of them; re-importing changes nothing."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path, help="a .csv/.csv.gz file, or a folder of per-symbol files")
         parser.add_argument("--timeframe", choices=Timeframe.values, default=Timeframe.DAILY)
         parser.add_argument("--symbols", default="", help="comma-separated symbols to import (default: all)")
-        parser.add_argument("--no-derive", action="store_true", help="skip deriving weekly/monthly from daily")
+        parser.add_argument(
+            "--no-derive", action="store_true", help="skip deriving weekly/monthly from daily"
+        )
         parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
     def handle(self, *args, **options) -> None:

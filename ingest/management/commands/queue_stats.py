@@ -24,8 +24,10 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(report.as_dict()))
             return
-        self.stdout.write(f"{'queue':<11}{'depth':>7}{'queued':>8}{'running':>8}{'ok/h':>7}{'fail/h':>7}"
-                          f"{'/min':>7}{'oldest':>9}{'wait p50':>10}{'p95':>8}{'run p50':>9}{'p95':>8}")
+        self.stdout.write(
+            f"{'queue':<11}{'depth':>7}{'queued':>8}{'running':>8}{'ok/h':>7}{'fail/h':>7}"
+            f"{'/min':>7}{'oldest':>9}{'wait p50':>10}{'p95':>8}{'run p50':>9}{'p95':>8}"
+        )
         for q in report.queues:
             depth = "?" if q.depth is None else str(q.depth)
             self.stdout.write(

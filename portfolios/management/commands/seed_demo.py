@@ -12,7 +12,9 @@ CREDENTIALS_FILE = VAR_DIR / "demo_credentials.txt"
 
 
 class Command(BaseCommand):
-    help = "Create demo users (passwords printed once, kept in var/demo_credentials.txt), portfolios and bars."
+    help = (
+        "Create demo users (passwords printed once, kept in var/demo_credentials.txt), portfolios and bars."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--no-bars", action="store_true", help="skip generating synthetic bars")
@@ -25,4 +27,6 @@ class Command(BaseCommand):
                 self.stdout.write(f"created {role} login: {login.username} / {login.password}")
             else:
                 self.stdout.write(f"{role} login {login.username} exists (password in {CREDENTIALS_FILE})")
-        self.stdout.write(f"demo data ready (database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]})")
+        self.stdout.write(
+            f"demo data ready (database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]})"
+        )
