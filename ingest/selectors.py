@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import Max
 
 from ingest.market import Session, is_market_open, last_completed_session
-from ingest.models import Bar, FetchJob, JobKind, JobStatus, Timeframe
+from ingest.models import Bar, FetchJob, JobKind, JobStatus, Ticker, Timeframe
 from ingest.providers.aggregate import period_start
 
 
@@ -67,3 +67,19 @@ def stale_pairs(*, ticker_ids: list[int], timeframes: list[str], now: datetime) 
             if missing_session or fetched_long_ago:
                 stale.append((ticker_id, timeframe))
     return stale
+
+
+def bars_between(
+    *, ticker: Ticker, timeframe: str, start: datetime | None, end: datetime | None, limit: int
+) -> list[dict]:
+    """Up to `limit` bars of `ticker`, oldest first, with start <= ts <= end (either bound optional).
+
+    Without a start, the newest `limit` bars up to `end` (what a chart wants by default).
+    """
+    bars = Bar.objects.filter(ticker=ticker, timeframe=timeframe)
+    if end is not None:
+        bars = bars.filter(ts__lte=end)
+    columns = ("ts", "open", "high", "low", "close", "volume")
+    if start is not None:
+        return list(bars.filter(ts__gte=start).order_by("ts").values(*columns)[:limit])
+    return list(reversed(bars.order_by("-ts").values(*columns)[:limit]))

@@ -35,17 +35,17 @@ def refresh_on_login(*, user, now=None) -> list[int]:
     Never waits on the broker: jobs are recorded, and a message that cannot be sent waits for the reconciler.
     """
     from ingest.selectors import stale_pairs
-    from ingest.services.jobs import request_fetch
+    from ingest.services.refresh import request_refresh
 
     now = now or timezone.now()
     tickers = {ticker.id: ticker for ticker in held_tickers(user=user)}
     pairs = stale_pairs(ticker_ids=list(tickers), timeframes=settings.STOCKHUB_LOGIN_TIMEFRAMES, now=now)
-    job_ids = [
-        request_fetch(
-            ticker=tickers[ticker_id], timeframe=timeframe, reason=Reason.USER_LOGIN, requested_by=user
-        ).job_id
-        for ticker_id, timeframe in pairs
-    ]
+    result = request_refresh(
+        pairs=[(tickers[ticker_id], timeframe) for ticker_id, timeframe in pairs],
+        reason=Reason.USER_LOGIN,
+        requested_by=user,
+    )
+    job_ids = result.job_ids
     logger.info(
         "login user=%s holds %s tickers, %s stale: jobs %s", user.pk, len(tickers), len(pairs), job_ids
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from django.db import models
+from kombu import Exchange
 from kombu import Queue as KombuQueue
 
 
@@ -65,9 +66,16 @@ def broker_priority(priority: int) -> int:
 # Task names start with their lane, so routing is by name and Flower shows the lane at a glance.
 TASK_ROUTES = {f"{queue}.*": {"queue": str(queue)} for queue in Queue}
 
+# Each queue has its own direct exchange (without one, kombu binds all three to the default queue's exchange).
 # RabbitMQ needs the priority range declared on the queue; Redis ignores the argument.
 TASK_QUEUES = [
-    KombuQueue(str(queue), routing_key=str(queue), queue_arguments={"x-max-priority": 10}) for queue in Queue
+    KombuQueue(
+        str(queue),
+        Exchange(str(queue), type="direct"),
+        routing_key=str(queue),
+        queue_arguments={"x-max-priority": 10},
+    )
+    for queue in Queue
 ]
 
 

@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "rest_framework",
+    "drf_spectacular",
     "ingest",
     "portfolios",
     "analysis",
@@ -108,6 +110,24 @@ TIME_ZONE = env("TIME_ZONE", default="UTC")
 LANGUAGE_CODE = "en-us"
 USE_I18N = True
 
+# --- JSON API: session login (the dashboard) or HTTP basic (scripts); documented at /api/schema/. ---
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "stockhub.api.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "StockHub API",
+    "DESCRIPTION": "Market data kept fresh by prioritised queues: bars, jobs, queues, indicators, patterns.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
@@ -170,6 +190,9 @@ STOCKHUB_RETRY_MAX_SECONDS = env.float("STOCKHUB_RETRY_MAX_SECONDS", default=300
 # Longer than JobTask.time_limit (300 s), so a live job's lease never runs out under it.
 STOCKHUB_JOB_LEASE_SECONDS = env.int("STOCKHUB_JOB_LEASE_SECONDS", default=360)
 # A queued job whose message was sent this long ago and has not started is sent again by the reconciler.
+# With the broker down, a person's request for at most this many jobs runs in the web process (time-boxed).
+STOCKHUB_DIRECT_FETCH_MAX_JOBS = env.int("STOCKHUB_DIRECT_FETCH_MAX_JOBS", default=3)
+STOCKHUB_DIRECT_FETCH_SECONDS = env.float("STOCKHUB_DIRECT_FETCH_SECONDS", default=10.0)
 STOCKHUB_REPUBLISH_AFTER_SECONDS = env.int("STOCKHUB_REPUBLISH_AFTER_SECONDS", default=120)
 # An incremental fetch starts this many days before the newest stored bar, to pick up corrections.
 STOCKHUB_FETCH_OVERLAP_DAYS = env.int("STOCKHUB_FETCH_OVERLAP_DAYS", default=3)

@@ -10,7 +10,8 @@ import logging
 import os
 import random
 import socket
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -22,7 +23,7 @@ from django.utils import timezone
 
 from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus, Ticker
 from stockhub.errors import ErrorCode, StockHubError
-from stockhub.queues import PRIORITY_BANDS, Queue, broker_priority, route
+from stockhub.queues import PRIORITY_BANDS, Queue, Reason, broker_priority, route
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,29 @@ def request_fetch(
     priority: int | None = None,
     params: dict | None = None,
 ) -> JobRequest:
-    """Record a fetch job and publish it after commit; at most one queued-or-running job per (ticker, timeframe).
+    """Record a job fetching `ticker`'s bars of `timeframe` (see request_job)."""
+    return request_job(
+        kind=JobKind.FETCH_BARS,
+        ticker=ticker,
+        timeframe=timeframe,
+        reason=reason,
+        requested_by=requested_by,
+        priority=priority,
+        params=params,
+    )
+
+
+def request_job(
+    *,
+    kind: str,
+    ticker: Ticker,
+    timeframe: str,
+    reason: str,
+    requested_by=None,
+    priority: int | None = None,
+    params: dict | None = None,
+) -> JobRequest:
+    """Record a job and publish it after commit; at most one queued-or-running job per (kind, ticker, timeframe).
 
     Asking again for an active job returns it; asking with a higher priority (a smaller number) moves the
     queued job up, and the message sent before becomes a no-op.
@@ -57,12 +80,12 @@ def request_fetch(
     low, high = PRIORITY_BANDS[queue]
     priority = min(max(priority or default_priority, low), high)
     with transaction.atomic():
-        active = _active_job(ticker=ticker, timeframe=timeframe)
+        active = _active_job(kind=kind, ticker=ticker, timeframe=timeframe)
         if active is None:
             try:
                 with transaction.atomic():
                     active = FetchJob.objects.create(
-                        kind=JobKind.FETCH_BARS,
+                        kind=kind,
                         ticker=ticker,
                         timeframe=timeframe,
                         reason=reason,
@@ -72,7 +95,7 @@ def request_fetch(
                         params=params or {},
                     )
             except IntegrityError:  # a concurrent request created it between our read and our insert
-                active = _active_job(ticker=ticker, timeframe=timeframe)
+                active = _active_job(kind=kind, ticker=ticker, timeframe=timeframe)
                 return JobRequest(job_id=active.id, created=False)
             transaction.on_commit(partial(publish_job, job_id=active.id))
             return JobRequest(job_id=active.id, created=True)
@@ -85,10 +108,10 @@ def request_fetch(
         return JobRequest(job_id=active.id, created=False)
 
 
-def _active_job(*, ticker: Ticker, timeframe: str) -> FetchJob | None:
+def _active_job(*, kind: str, ticker: Ticker, timeframe: str) -> FetchJob | None:
     return (
         FetchJob.objects.select_for_update()
-        .filter(kind=JobKind.FETCH_BARS, ticker=ticker, timeframe=timeframe, status__in=ACTIVE_JOB_STATUSES)
+        .filter(kind=kind, ticker=ticker, timeframe=timeframe, status__in=ACTIVE_JOB_STATUSES)
         .first()
     )
 
@@ -105,7 +128,7 @@ def publish_job(*, job_id: int, countdown: float | None = None) -> bool:
         if not updated:
             return False
         job = FetchJob.objects.get(id=job_id)
-    task_name = f"{job.queue}.fetch_bars"
+    task_name = f"{job.queue}.{job.kind}"  # the lane's task for this kind, e.g. analysis.compute_indicators
     try:
         result = app.send_task(
             task_name,
@@ -188,22 +211,26 @@ def _user_at_foreground_limit(job: FetchJob) -> bool:
     return running >= settings.STOCKHUB_FOREGROUND_JOBS_PER_USER
 
 
-def run_fetch_job(*, job_id: int, token: int) -> None:
-    """Claim and run one fetch job; running it twice (redelivery, reconciler) does the work at most once."""
-    from ingest.services.imports import fetch_and_store
+@dataclass(frozen=True)
+class JobOutcome:
+    """What a job's work reports; it ends up on the job row."""
 
+    rows_stored: int = 0
+    rows_rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    summary: str = ""
+
+
+def run_job(*, job_id: int, token: int, work: Callable[[FetchJob], JobOutcome]) -> None:
+    """Claim the job, do its `work`, record the outcome; a redelivered or superseded message does nothing.
+
+    A StockHubError from `work` is retried (transient codes, with backoff) or fails the job with its code.
+    """
     job = claim_job(job_id=job_id, token=token)
     if job is None:
         return
-    start, end = fetch_window(job=job, now=timezone.now())
     try:
-        result = fetch_and_store(
-            ticker=job.ticker,
-            timeframe=job.timeframe,
-            start=start,
-            end=end,
-            provider_name=job.params.get("provider"),
-        )
+        outcome = work(job)
     except StockHubError as error:
         _end_or_retry(job=job, error=error)
         return
@@ -213,18 +240,49 @@ def run_fetch_job(*, job_id: int, token: int) -> None:
         lease_expires_at=None,
         error_code="",
         error_message="",
-        rows_stored=result.stored.new + result.stored.updated,
-        rows_rejected=result.rejected_total,
-        rejected_by_reason=result.rejected,
+        rows_stored=outcome.rows_stored,
+        rows_rejected=outcome.rows_rejected,
+        rejected_by_reason=outcome.rejected_by_reason,
     )
     logger.info(
-        "job=%s ticker=%s timeframe=%s succeeded: %s new, %s updated, %s rejected",
+        "job=%s %s ticker=%s timeframe=%s succeeded: %s",
         job.id,
+        job.kind,
         job.ticker.symbol,
         job.timeframe,
-        result.stored.new,
-        result.stored.updated,
-        result.rejected_total,
+        outcome.summary,
+    )
+
+
+def run_fetch_job(*, job_id: int, token: int) -> None:
+    run_job(job_id=job_id, token=token, work=fetch_job_bars)
+
+
+def fetch_job_bars(job: FetchJob) -> JobOutcome:
+    """The work of a fetch job: fetch the window, store it, and ask for analysis when bars changed."""
+    from ingest.services.imports import fetch_and_store
+
+    start, end = fetch_window(job=job, now=timezone.now())
+    result = fetch_and_store(
+        ticker=job.ticker,
+        timeframe=job.timeframe,
+        start=start,
+        end=end,
+        provider_name=job.params.get("provider"),
+    )
+    changed = result.stored.new + result.stored.updated
+    if changed:
+        request_job(
+            kind=JobKind.COMPUTE_INDICATORS,
+            ticker=job.ticker,
+            timeframe=job.timeframe,
+            reason=Reason.ANALYSIS,
+        )
+    return JobOutcome(
+        rows_stored=changed,
+        rows_rejected=result.rejected_total,
+        rejected_by_reason=result.rejected,
+        summary=f"{result.stored.new} new, {result.stored.updated} updated, {result.rejected_total} rejected",
     )
 
 

@@ -1,0 +1,177 @@
+"""JSON endpoints of ingest: bars of a ticker and the queue statistics. Thin: parse, call, return."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from django.urls import path
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.permissions import IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ingest.models import FetchJob, Ticker, Timeframe, normalize_symbol
+from ingest.monitoring import queue_report
+from ingest.selectors import bars_between
+from ingest.services.refresh import request_refresh
+from ingest.validation import SYMBOL_PATTERN
+from stockhub.queues import Reason, fetch_reason_for_priority
+
+MAX_BARS_PER_REQUEST = 5000
+
+
+class BarsQuery(serializers.Serializer):
+    timeframe = serializers.ChoiceField(choices=Timeframe.values, default=Timeframe.DAILY)
+    start = serializers.DateTimeField(required=False, help_text="ISO date or datetime (UTC)")
+    end = serializers.DateTimeField(required=False, help_text="ISO date or datetime (UTC)")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_BARS_PER_REQUEST, default=500)
+
+    def to_internal_value(self, data):
+        # A bare date is the day's start (UTC); DRF's DateTimeField alone would refuse it.
+        data = {
+            k: (f"{v}T00:00:00Z" if k in ("start", "end") and len(v) == 10 else v) for k, v in data.items()
+        }
+        return super().to_internal_value(data)
+
+    def validate(self, attrs):
+        if attrs.get("start") and attrs.get("end") and attrs["start"] > attrs["end"]:
+            raise ValidationError({"start": "start is after end"})
+        return attrs
+
+
+class BarSerializer(serializers.Serializer):
+    ts = serializers.DateTimeField()
+    open = serializers.FloatField()
+    high = serializers.FloatField()
+    low = serializers.FloatField()
+    close = serializers.FloatField()
+    volume = serializers.IntegerField()
+
+
+@extend_schema(
+    parameters=[BarsQuery, OpenApiParameter("symbol", str, OpenApiParameter.PATH)],
+    responses=BarSerializer(many=True),
+    summary="Bars of one ticker, oldest first (the newest `limit` when no start is given)",
+)
+@api_view(["GET"])
+def bars_view(request: Request, symbol: str) -> Response:
+    query = BarsQuery(data=request.query_params.dict())
+    query.is_valid(raise_exception=True)
+    ticker = get_object_or_404(Ticker, symbol=normalize_symbol(symbol))
+    params = query.validated_data
+    rows = bars_between(
+        ticker=ticker,
+        timeframe=params["timeframe"],
+        start=params.get("start"),
+        end=params.get("end"),
+        limit=params["limit"],
+    )
+    return Response(
+        {
+            "symbol": ticker.symbol,
+            "timeframe": params["timeframe"],
+            "count": len(rows),
+            "bars": BarSerializer(rows, many=True).data,
+        }
+    )
+
+
+MAX_SYMBOLS_PER_REQUEST = 50
+
+
+class FetchRequest(serializers.Serializer):
+    symbols = serializers.ListField(
+        child=serializers.CharField(max_length=20), min_length=1, max_length=MAX_SYMBOLS_PER_REQUEST
+    )
+    timeframe = serializers.ChoiceField(choices=Timeframe.values, default=Timeframe.DAILY)
+    priority = serializers.IntegerField(
+        default=3, help_text="1-3 foreground, 4-6 background (4-6 staff only)"
+    )
+
+    def validate_symbols(self, symbols: list[str]) -> list[str]:
+        normalized = [normalize_symbol(s) for s in symbols]
+        bad = [s for s in normalized if not SYMBOL_PATTERN.match(s)]
+        if bad:
+            raise ValidationError(f"not a valid symbol: {', '.join(bad)} (1-10 of A-Z 0-9 . - ^)")
+        return list(dict.fromkeys(normalized))
+
+    def validate_priority(self, priority: int) -> int:
+        try:
+            fetch_reason_for_priority(priority)
+        except ValueError as error:
+            raise ValidationError(str(error)) from error
+        return priority
+
+
+class JobSerializer(serializers.ModelSerializer):
+    symbol = serializers.CharField(source="ticker.symbol")
+
+    class Meta:
+        model = FetchJob
+        fields = [
+            "id", "kind", "symbol", "timeframe", "reason", "priority", "queue", "status", "attempts",
+            "error_code", "error_message", "rows_stored", "rows_rejected", "rejected_by_reason",
+            "created_at", "started_at", "finished_at",
+        ]  # fmt: skip
+
+
+@extend_schema(
+    request=FetchRequest,
+    responses={202: JobSerializer(many=True)},
+    summary="Fetch bars for a few symbols now, through the foreground queue (background for priority 4-6)",
+    description="With the broker down, the jobs are recorded; a request of at most "
+    "STOCKHUB_DIRECT_FETCH_MAX_JOBS foreground jobs runs directly in the web process, the rest wait for "
+    "the reconciler. `message` says which happened.",
+)
+@api_view(["POST"])
+def fetch_view(request: Request) -> Response:
+    body = FetchRequest(data=request.data)
+    body.is_valid(raise_exception=True)
+    params = body.validated_data
+    reason = fetch_reason_for_priority(params["priority"])
+    if reason != Reason.USER_REQUEST and not request.user.is_staff:
+        raise PermissionDenied("only staff may queue background fetches (priority 4-6)")
+    tickers = [Ticker.objects.get_or_create(symbol=symbol)[0] for symbol in params["symbols"]]
+    result = request_refresh(
+        pairs=[(ticker, params["timeframe"]) for ticker in tickers],
+        reason=reason,
+        requested_by=request.user,
+        priority=params["priority"],
+        run_here_if_broker_down=reason == Reason.USER_REQUEST,
+    )
+    jobs = FetchJob.objects.filter(id__in=result.job_ids).select_related("ticker").order_by("id")
+    return Response(
+        {
+            "message": result.message,
+            "broker_reachable": result.broker_reachable,
+            "ran_here": result.ran_here,
+            "jobs": JobSerializer(jobs, many=True).data,
+        },
+        status=202,
+    )
+
+
+@extend_schema(responses=JobSerializer, summary="One job: status, attempts, error, rows stored")
+@api_view(["GET"])
+def job_view(request: Request, job_id: int) -> Response:
+    jobs = FetchJob.objects.select_related("ticker")
+    if not request.user.is_staff:
+        jobs = jobs.filter(requested_by=request.user)
+    return Response(JobSerializer(get_object_or_404(jobs, id=job_id)).data)
+
+
+@extend_schema(summary="Per-queue depth (from the broker), throughput, waits and active alerts (staff only)")
+@api_view(["GET"])
+@permission_classes([IsAdminUser])
+def queue_stats_view(request: Request) -> Response:
+    return Response(queue_report().as_dict())
+
+
+urlpatterns = [
+    path("bars/<str:symbol>", bars_view, name="api-bars"),
+    path("queues/stats", queue_stats_view, name="api-queue-stats"),
+    path("fetch", fetch_view, name="api-fetch"),
+    path("jobs/<int:job_id>", job_view, name="api-job"),
+]

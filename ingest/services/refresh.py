@@ -1,0 +1,88 @@
+"""Refresh requests from people (login, the API, the dashboard): record the jobs, and when the broker is down
+run a small foreground request right here, within a time limit, so the person still gets fresh data."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+
+from ingest.models import FetchJob, JobStatus, Ticker
+from ingest.services.jobs import request_fetch, run_fetch_job
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    job_ids: list[int]
+    broker_reachable: bool
+    ran_here: list[int]  # jobs run in this process because the broker was down
+    waiting_for_broker: list[int]  # jobs recorded but not sent; the reconciler sends them
+
+    @property
+    def message(self) -> str:
+        if self.broker_reachable:
+            return f"{len(self.job_ids)} jobs queued"
+        parts = ["broker unreachable"]
+        if self.ran_here:
+            parts.append(f"{len(self.ran_here)} jobs ran directly in the web process")
+        if self.waiting_for_broker:
+            parts.append(
+                f"{len(self.waiting_for_broker)} recorded, sent by the reconciler once the broker is back"
+            )
+        return "; ".join(parts)
+
+
+def request_refresh(
+    *,
+    pairs: list[tuple[Ticker, str]],
+    reason: str,
+    requested_by=None,
+    priority: int | None = None,
+    run_here_if_broker_down: bool = False,
+) -> RefreshResult:
+    """Record one fetch job per (ticker, timeframe) and publish them after commit.
+
+    With `run_here_if_broker_down`, jobs whose message could not be sent are run in this process when there
+    are at most STOCKHUB_DIRECT_FETCH_MAX_JOBS of them, until STOCKHUB_DIRECT_FETCH_SECONDS have passed;
+    whatever is left waits for the reconciler. Login never sets it: a login must not wait on a fetch.
+    """
+    with transaction.atomic():
+        job_ids = [
+            request_fetch(
+                ticker=ticker,
+                timeframe=timeframe,
+                reason=reason,
+                requested_by=requested_by,
+                priority=priority,
+            ).job_id
+            for ticker, timeframe in pairs
+        ]
+    if transaction.get_connection().in_atomic_block:
+        # Inside the caller's transaction nothing has been published yet; it goes out when that commits.
+        return RefreshResult(job_ids=job_ids, broker_reachable=True, ran_here=[], waiting_for_broker=[])
+    # publish_job ran on commit: a queued job without published_at is one the broker did not take.
+    unsent = list(
+        FetchJob.objects.filter(id__in=job_ids, status=JobStatus.QUEUED, published_at__isnull=True)
+        .order_by("priority", "id")
+        .values_list("id", "dispatch_token")
+    )
+    ran_here: list[int] = []
+    if unsent and run_here_if_broker_down and len(unsent) <= settings.STOCKHUB_DIRECT_FETCH_MAX_JOBS:
+        deadline = time.monotonic() + settings.STOCKHUB_DIRECT_FETCH_SECONDS
+        for job_id, token in unsent:
+            if time.monotonic() >= deadline:
+                break
+            run_fetch_job(job_id=job_id, token=token)
+            ran_here.append(job_id)
+    waiting = [job_id for job_id, _ in unsent if job_id not in ran_here]
+    result = RefreshResult(
+        job_ids=job_ids, broker_reachable=not unsent, ran_here=ran_here, waiting_for_broker=waiting
+    )
+    if unsent:
+        logger.warning("refresh reason=%s jobs %s: %s", reason, job_ids, result.message)
+    return result
