@@ -174,7 +174,9 @@ def test_new_bars_from_a_fetch_ask_for_their_analysis(clean_broker):
     assert (analysis.ticker, analysis.queue, analysis.priority, analysis.reason, analysis.status) == (
         ticker, Queue.ANALYSIS, 8, Reason.ANALYSIS, JobStatus.QUEUED
     )  # fmt: skip
-    FetchJob.objects.filter(id=analysis.id).update(status=JobStatus.SUCCEEDED)  # analysed; not active any more
+    FetchJob.objects.filter(id=analysis.id).update(
+        status=JobStatus.SUCCEEDED
+    )  # analysed; not active any more
     again = FetchJob.objects.get(
         id=request_fetch(ticker=ticker, timeframe="daily", reason=Reason.SCHEDULED).job_id
     )
