@@ -18,7 +18,7 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus, Ticker
@@ -176,7 +176,15 @@ def claim_job(*, job_id: int, token: int) -> FetchJob | None:
             )
             return None
         if _user_at_foreground_limit(job):
-            transaction.on_commit(partial(publish_job, job_id=job.id, countdown=1.0))
+            # Parked: the message is used up and the row says "not sent"; the user's next job to finish
+            # sends it again (release_user_slot), the reconciler if nothing else does.
+            job.published_at = None
+            job.save(update_fields=["published_at"])
+            logger.info(
+                "job=%s waits: user=%s has their share of foreground jobs running",
+                job.id,
+                job.requested_by_id,
+            )
             return None
         job.status, job.started_at, job.claimed_by = JobStatus.RUNNING, now, worker_id()
         job.attempts += 1
@@ -211,6 +219,29 @@ def _user_at_foreground_limit(job: FetchJob) -> bool:
     return running >= settings.STOCKHUB_FOREGROUND_JOBS_PER_USER
 
 
+def release_user_slot(*, job: FetchJob) -> None:
+    """A foreground job of a user ended: send that user's next parked job, best priority and oldest first."""
+    if job.queue != Queue.FOREGROUND or job.requested_by_id is None:
+        return
+    with transaction.atomic():
+        # The same lock as the limit check, so a job parked at this moment is seen here.
+        list(get_user_model().objects.select_for_update().filter(pk=job.requested_by_id).values_list("pk"))
+        next_id = (
+            FetchJob.objects.filter(
+                requested_by_id=job.requested_by_id,
+                queue=Queue.FOREGROUND,
+                status=JobStatus.QUEUED,
+                published_at__isnull=True,
+            )
+            .filter(Q(not_before__isnull=True) | Q(not_before__lte=timezone.now()))
+            .order_by("priority", "created_at")
+            .values_list("id", flat=True)
+            .first()
+        )
+    if next_id is not None:
+        publish_job(job_id=next_id)
+
+
 @dataclass(frozen=True)
 class JobOutcome:
     """What a job's work reports; it ends up on the job row."""
@@ -233,7 +264,12 @@ def run_job(*, job_id: int, token: int, work: Callable[[FetchJob], JobOutcome]) 
         outcome = work(job)
     except StockHubError as error:
         _end_or_retry(job=job, error=error)
+        release_user_slot(job=job)
         return
+    except Exception as error:
+        fail_job_unexpectedly(job_id=job.id, error=error)  # before the release, so the slot really is free
+        release_user_slot(job=job)
+        raise
     FetchJob.objects.filter(id=job.id).update(
         status=JobStatus.SUCCEEDED,
         finished_at=timezone.now(),
@@ -244,6 +280,7 @@ def run_job(*, job_id: int, token: int, work: Callable[[FetchJob], JobOutcome]) 
         rows_rejected=outcome.rows_rejected,
         rejected_by_reason=outcome.rejected_by_reason,
     )
+    release_user_slot(job=job)
     logger.info(
         "job=%s %s ticker=%s timeframe=%s succeeded: %s",
         job.id,

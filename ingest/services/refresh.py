@@ -69,17 +69,19 @@ def request_refresh(
     unsent = list(
         FetchJob.objects.filter(id__in=job_ids, status=JobStatus.QUEUED, published_at__isnull=True)
         .order_by("priority", "id")
-        .values_list("id", "dispatch_token")
+        .values_list("id", flat=True)
     )
     ran_here: list[int] = []
     if unsent and run_here_if_broker_down and len(unsent) <= settings.STOCKHUB_DIRECT_FETCH_MAX_JOBS:
         deadline = time.monotonic() + settings.STOCKHUB_DIRECT_FETCH_SECONDS
-        for job_id, token in unsent:
+        for job_id in unsent:
             if time.monotonic() >= deadline:
                 break
+            # The token now, not at the start: a failed re-send attempt in between bumps it.
+            token = FetchJob.objects.values_list("dispatch_token", flat=True).get(id=job_id)
             run_fetch_job(job_id=job_id, token=token)
             ran_here.append(job_id)
-    waiting = [job_id for job_id, _ in unsent if job_id not in ran_here]
+    waiting = [job_id for job_id in unsent if job_id not in ran_here]
     result = RefreshResult(
         job_ids=job_ids, broker_reachable=not unsent, ran_here=ran_here, waiting_for_broker=waiting
     )

@@ -141,4 +141,4 @@ def test_jobs_recorded_while_the_broker_was_down_run_once_it_is_back(
     workers.start("foreground")
     assert reconcile_jobs().republished == 2
     wait_until(lambda: all_ended(jobs), what="the jobs after the broker came back")
-    assert set(FetchJob.objects.values_list("status", flat=True)) == {JobStatus.SUCCEEDED}
+    assert set(FetchJob.objects.filter(id__in=jobs).values_list("status", flat=True)) == {JobStatus.SUCCEEDED}
