@@ -9,6 +9,8 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stockhub.settings")
     from stockhub.config import ConfigError
 
+    from django.db import OperationalError
+
     try:
         from django.core.management import execute_from_command_line
 
@@ -17,6 +19,18 @@ def main() -> None:
         # A wrong setting is the operator's to fix: one line that names it, not a traceback.
         sys.stderr.write(f"stockhub: configuration error: {error}\n")
         sys.exit(2)
+    except OperationalError:
+        # The same goes for a database nobody answers on; any other database error keeps its traceback.
+        from django.conf import settings
+
+        from stockhub.preflight import Problem, check_database
+
+        try:
+            check_database(settings)
+        except Problem as problem:
+            sys.stderr.write(f"stockhub: {problem}\n")
+            sys.exit(2)
+        raise
 
 
 if __name__ == "__main__":

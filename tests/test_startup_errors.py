@@ -114,6 +114,12 @@ def test_an_unreachable_postgresql_is_named_with_its_url(base_env):
     assert UNREACHABLE_POSTGRES in line and "Connection refused" in line
 
 
+@pytest.mark.parametrize("command", [["manage.py", "migrate"], ["manage.py", "showmigrations"]], ids=" ".join)
+def test_a_management_command_on_an_unreachable_database_says_so_in_one_line(command, base_env):
+    line = assert_one_line_naming(run(command, base_env, DATABASE_URL=UNREACHABLE_POSTGRES), "DATABASE_URL")
+    assert "start PostgreSQL or fix the URL" in line
+
+
 def test_an_unreachable_broker_is_named_with_its_url(base_env):
     result = run(["-m", "stockhub.preflight"], base_env, CELERY_BROKER_URL=UNREACHABLE_REDIS)
     line = assert_one_line_naming(result, "CELERY_BROKER_URL")
