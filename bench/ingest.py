@@ -16,10 +16,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.report import ROOT, median, write_section  # noqa: E402
+from bench.report import ROOT, fresh_database, median, write_section  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "daily" / "sp500_all_stocks_5yr.csv.gz"
 GOALS = {"cold": 15.0, "again": 10.0, "rss_mb": 500}
@@ -97,15 +96,6 @@ def measure(mode: str, database_url: str) -> dict:
         check=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
-
-
-def fresh_database(database_url: str) -> None:
-    name = urlparse(database_url).path.lstrip("/")
-    admin = database_url.rsplit("/", 1)[0] + "/postgres"
-    for sql in (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'):
-        subprocess.run(["psql", admin, "-qc", sql], check=True, capture_output=True)
-    env = {**os.environ, "DATABASE_URL": database_url}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
 
 
 def main() -> None:

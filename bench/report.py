@@ -8,8 +8,10 @@ import platform
 import re
 import statistics
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "docs" / "BENCHMARKS.md"
@@ -54,3 +56,13 @@ def write_section(name: str, body: str) -> None:
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text.rstrip()}\n\n{block}\n"
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text(text)
+
+
+def fresh_database(database_url: str) -> None:
+    """Drop and re-create the PostgreSQL database of `database_url`, then migrate it."""
+    name = urlparse(database_url).path.lstrip("/")
+    admin = database_url.rsplit("/", 1)[0] + "/postgres"
+    for sql in (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'):
+        subprocess.run(["psql", admin, "-qc", sql], check=True, capture_output=True)
+    env = {**os.environ, "DATABASE_URL": database_url}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)

@@ -1,8 +1,14 @@
 """Admin pages for market data and jobs."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from ingest.models import Bar, FetchJob, Ticker, Universe
+from ingest.models import AlertState, Bar, FetchJob, Ticker, Timeframe, Universe
+from ingest.services.jobs import cancel_jobs, retry_jobs
+from ingest.services.refresh import request_refresh
+from stockhub.queues import Reason
+
+# An admin's "fetch now" is a manual foreground request: ahead of a user's own requests (3), behind logins (1).
+ADMIN_FETCH_PRIORITY = 2
 
 
 @admin.register(Ticker)
@@ -10,6 +16,19 @@ class TickerAdmin(admin.ModelAdmin):
     list_display = ["symbol", "name", "exchange", "sector", "asset_type", "active"]
     list_filter = ["asset_type", "active", "exchange", "universes"]
     search_fields = ["symbol", "name"]
+    actions = ["fetch_daily_now"]
+
+    @admin.action(description="Fetch daily bars now (foreground queue)")
+    def fetch_daily_now(self, request, queryset) -> None:
+        result = request_refresh(
+            pairs=[(ticker, Timeframe.DAILY) for ticker in queryset],
+            reason=Reason.USER_REQUEST,
+            requested_by=request.user,
+            priority=ADMIN_FETCH_PRIORITY,
+            run_here_if_broker_down=True,
+        )
+        level = messages.SUCCESS if result.broker_reachable else messages.WARNING
+        self.message_user(request, f"{result.message} (jobs {', '.join(map(str, result.job_ids))})", level)
 
 
 @admin.register(Universe)
@@ -58,3 +77,33 @@ class FetchJobAdmin(admin.ModelAdmin):
     list_select_related = ["ticker", "requested_by"]
     raw_id_fields = ["ticker", "requested_by"]
     readonly_fields = ["created_at", "started_at", "finished_at", "celery_task_id"]
+    actions = ["cancel_selected", "retry_selected"]
+
+    @admin.action(description="Cancel selected queued jobs")
+    def cancel_selected(self, request, queryset) -> None:
+        cancelled = cancel_jobs(job_ids=list(queryset.values_list("id", flat=True)))
+        self.message_user(
+            request, f"{cancelled} queued jobs cancelled; running and ended jobs were left alone"
+        )
+
+    @admin.action(description="Retry selected failed or cancelled jobs")
+    def retry_selected(self, request, queryset) -> None:
+        job_ids = retry_jobs(job_ids=list(queryset.values_list("id", flat=True)), requested_by=request.user)
+        self.message_user(
+            request, f"{len(job_ids)} jobs queued again: {', '.join(map(str, job_ids)) or 'none'}"
+        )
+
+
+@admin.register(AlertState)
+class AlertStateAdmin(admin.ModelAdmin):
+    """Read-only: the queue monitor writes these (ingest.monitoring)."""
+
+    list_display = ["name", "active", "value", "threshold", "message", "changed_at"]
+    list_filter = ["active"]
+    search_fields = ["name", "message"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,6 +1,7 @@
 import warnings
 
 import pandas as pd
+from celery.signals import celeryd_after_setup, worker_process_init
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
@@ -15,7 +16,11 @@ class IngestConfig(AppConfig):
         warnings.filterwarnings(
             "ignore", r"(Series|DatetimeIndex)\.values returning", category=pd.errors.Pandas4Warning
         )
+        from ingest.warmup import set_worker_cpu_priority, warm_up_worker_process
+
         post_migrate.connect(_sync_schedules, sender=self, dispatch_uid="ingest.sync_schedules")
+        worker_process_init.connect(warm_up_worker_process, dispatch_uid="ingest.warm_up_worker_process")
+        celeryd_after_setup.connect(set_worker_cpu_priority, dispatch_uid="ingest.set_worker_cpu_priority")
 
 
 def _sync_schedules(sender, **kwargs) -> None:

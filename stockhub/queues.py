@@ -110,3 +110,14 @@ def dynamic_priority(
     score = min(max(score, 0.0), 1.0)
     low, high = PRIORITY_BANDS[queue]
     return low + round((1 - score) * (high - low))
+
+
+# CPU niceness of a worker process by the queue it serves. Separate workers per queue let the operating
+# system, not just the broker, put foreground work first: on a busy machine a login's fetch gets the CPU
+# ahead of a backlog of background fetches and analysis.
+WORKER_NICENESS: dict[Queue, int] = {Queue.FOREGROUND: 0, Queue.BACKGROUND: 10, Queue.ANALYSIS: 15}
+
+
+def worker_niceness(queue_names: list[str]) -> int:
+    """The niceness of a worker consuming `queue_names`: that of its most urgent queue (0 for unknown ones)."""
+    return min((WORKER_NICENESS.get(name, 0) for name in queue_names), default=0)  # StrEnum keys match str

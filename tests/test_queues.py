@@ -69,3 +69,13 @@ def test_activity_outweighs_volatility():
 def test_out_of_range_factors_never_leave_the_band():
     assert dynamic_priority(Queue.FOREGROUND, activity=50, value=9, age=3, volatility=7) == 1
     assert dynamic_priority(Queue.FOREGROUND, activity=-5, value=-1, age=-1, volatility=-2) == 3
+
+
+def test_a_worker_takes_the_cpu_niceness_of_its_most_urgent_queue():
+    from stockhub.queues import worker_niceness
+
+    assert worker_niceness(["foreground"]) == 0
+    assert worker_niceness(["background"]) == 10
+    assert worker_niceness(["analysis"]) == 15
+    assert worker_niceness(["analysis", "foreground"]) == 0
+    assert worker_niceness(["somebody-elses-queue"]) == 0

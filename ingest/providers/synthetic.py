@@ -105,6 +105,10 @@ class SyntheticProvider:
         self._now = now or (lambda: datetime.now(UTC))
         self._calendar_name = calendar or settings.STOCKHUB_MARKET_CALENDAR
 
+    def warm_up(self) -> None:
+        """Build the session table now (~0.3 s), not in the first fetch."""
+        _calendar(self._calendar_name)
+
     def fetch_bars(self, symbol: str, timeframe: str, start: datetime, end: datetime) -> pd.DataFrame:
         """Made-up bars of `symbol` in [start, end]; SYMBOL_NOT_FOUND for ZZZ* and invalid symbols."""
         symbol = normalize_symbol(symbol)

@@ -391,3 +391,30 @@ def fail_job(*, job_id: int, code: str, message: str) -> None:
 
 def fail_job_unexpectedly(*, job_id: int, error: BaseException) -> None:
     fail_job(job_id=job_id, code=ErrorCode.INTERNAL_ERROR, message=f"{type(error).__name__}: {error}")
+
+
+def cancel_jobs(*, job_ids: list[int]) -> int:
+    """Cancel the queued ones among `job_ids`; their messages become no-ops. Running jobs finish."""
+    cancelled = FetchJob.objects.filter(id__in=job_ids, status=JobStatus.QUEUED).update(
+        status=JobStatus.CANCELLED, finished_at=timezone.now(), lease_expires_at=None
+    )
+    logger.info("cancelled %s of %s jobs asked for", cancelled, len(job_ids))
+    return cancelled
+
+
+def retry_jobs(*, job_ids: list[int], requested_by=None) -> list[int]:
+    """Ask again, as new jobs with the same kind, ticker, timeframe, reason and params, for the failed or
+    cancelled ones among `job_ids`; returns the ids of the jobs now active for them."""
+    ended = FetchJob.objects.filter(id__in=job_ids, status__in=[JobStatus.FAILED, JobStatus.CANCELLED])
+    return [
+        request_job(
+            kind=job.kind,
+            ticker=job.ticker,
+            timeframe=job.timeframe,
+            reason=job.reason,
+            requested_by=requested_by or job.requested_by,
+            priority=job.priority,
+            params=job.params,
+        ).job_id
+        for job in ended.select_related("ticker", "requested_by")
+    ]

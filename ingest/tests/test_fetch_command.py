@@ -6,7 +6,7 @@ import exchange_calendars
 import pytest
 from django.core.management import CommandError, call_command
 
-from ingest.models import Bar, FetchJob, JobStatus, Ticker
+from ingest.models import Bar, FetchJob, JobKind, JobStatus, Ticker
 from stockhub.queues import Queue, Reason
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -68,7 +68,7 @@ def test_bad_arguments_are_refused_before_anything_is_queued(args, message):
 def test_queued_fetch_waits_for_the_worker_and_reports_each_symbol(workers):
     workers.start("foreground")
     out, _ = fetch("IBM", "KO", "--priority", "2", "--wait", "--timeout", "60")
-    jobs = FetchJob.objects.order_by("ticker__symbol")
+    jobs = FetchJob.objects.filter(kind=JobKind.FETCH_BARS).order_by("ticker__symbol")
     assert [(j.ticker.symbol, j.queue, j.priority, j.reason, j.status) for j in jobs] == [
         ("IBM", Queue.FOREGROUND, 2, Reason.USER_REQUEST, JobStatus.SUCCEEDED),
         ("KO", Queue.FOREGROUND, 2, Reason.USER_REQUEST, JobStatus.SUCCEEDED),
@@ -83,5 +83,5 @@ def test_a_queued_job_that_fails_is_reported_with_its_code(workers):
     workers.start("background")
     with pytest.raises(CommandError, match="1 of 1 jobs did not succeed"):
         fetch("ZZZQ", "--priority", "5", "--wait", "--timeout", "60")
-    job = FetchJob.objects.get()
+    job = FetchJob.objects.get(kind=JobKind.FETCH_BARS)
     assert (job.status, job.error_code) == (JobStatus.FAILED, "SYMBOL_NOT_FOUND")

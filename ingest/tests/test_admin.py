@@ -1,0 +1,80 @@
+"""Admin pages and actions: every model listed, "fetch now", cancel and retry."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from ingest.models import Bar, FetchJob, JobStatus, Ticker
+from ingest.services.jobs import fail_job, request_fetch
+from stockhub.queues import Queue, Reason
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def admin_client(client):
+    client.force_login(
+        get_user_model().objects.create_superuser("root", "root@example.com", "pw-for-tests-only")
+    )
+    return client
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["ingest/ticker", "ingest/universe", "ingest/bar", "ingest/fetchjob", "ingest/alertstate",
+     "portfolios/portfolio", "portfolios/holding"],
+)  # fmt: skip
+def test_every_model_has_a_searchable_list_page(admin_client, model):
+    response = admin_client.get(f"/admin/{model}/?q=AAPL")
+    assert response.status_code == 200
+
+
+def test_fetch_now_queues_foreground_jobs_for_the_selected_tickers(admin_client, clean_broker):
+    ids = [Ticker.objects.create(symbol=s).id for s in ("AAPL", "MSFT")]
+    response = admin_client.post(
+        reverse("admin:ingest_ticker_changelist"),
+        {"action": "fetch_daily_now", "_selected_action": ids},
+        follow=True,
+    )
+    assert "2 jobs queued" in response.content.decode()
+    jobs = FetchJob.objects.order_by("ticker__symbol")
+    assert [(j.ticker.symbol, j.queue, j.priority, j.reason, j.requested_by.username) for j in jobs] == [
+        ("AAPL", Queue.FOREGROUND, 2, Reason.USER_REQUEST, "root"),
+        ("MSFT", Queue.FOREGROUND, 2, Reason.USER_REQUEST, "root"),
+    ]
+
+
+def test_fetch_now_with_the_broker_down_fetches_in_the_web_process(admin_client, switch_broker):
+    switch_broker("redis://127.0.0.1:6390/0")  # nothing listens here
+    ticker = Ticker.objects.create(symbol="IBM")
+    response = admin_client.post(
+        reverse("admin:ingest_ticker_changelist"),
+        {"action": "fetch_daily_now", "_selected_action": [ticker.id]},
+        follow=True,
+    )
+    assert "broker unreachable; 1 jobs ran directly in the web process" in response.content.decode().lower()
+    assert Bar.objects.filter(ticker=ticker, timeframe="daily").exists()
+
+
+def test_cancel_leaves_running_jobs_alone_and_retry_asks_again_for_ended_ones(admin_client, clean_broker):
+    queued, running, failed = (
+        request_fetch(
+            ticker=Ticker.objects.create(symbol=s), timeframe="daily", reason=Reason.SCHEDULED
+        ).job_id
+        for s in ("QQQ", "RRR", "FFF")
+    )
+    FetchJob.objects.filter(id=running).update(status=JobStatus.RUNNING)
+    fail_job(job_id=failed, code="NETWORK_TIMEOUT", message="timed out")
+    changelist = reverse("admin:ingest_fetchjob_changelist")
+    admin_client.post(
+        changelist, {"action": "cancel_selected", "_selected_action": [queued, running, failed]}
+    )
+    assert dict(FetchJob.objects.values_list("id", "status")) == {
+        queued: JobStatus.CANCELLED, running: JobStatus.RUNNING, failed: JobStatus.FAILED
+    }  # fmt: skip
+    admin_client.post(changelist, {"action": "retry_selected", "_selected_action": [queued, running, failed]})
+    again = FetchJob.objects.exclude(id__in=[queued, running, failed])
+    assert sorted(again.values_list("ticker__symbol", "status", "priority")) == [
+        ("FFF", JobStatus.QUEUED, 5),
+        ("QQQ", JobStatus.QUEUED, 5),
+    ]

@@ -1,0 +1,53 @@
+"""Process start-up of the web server and the workers: warm-up, and the workers' CPU priority.
+
+Warm-up loads, once at process start, what the first login or the first job would otherwise pay for.
+
+Building the exchange calendar and importing pandas-heavy modules costs ~0.5-1 s in a fresh process; a
+user's first login after a deploy, or the first foreground job a fresh pool process runs, should not wait
+for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+logger = logging.getLogger(__name__)
+
+
+def warm_up_web_process() -> None:
+    """For the web server: the login hand-off reads the exchange calendar to decide what is stale."""
+    from ingest.market import market_calendar
+    from ingest.selectors import stale_pairs  # noqa: F401  (pandas, the selectors, the job services)
+    from ingest.services import refresh  # noqa: F401
+
+    started = time.perf_counter()
+    market_calendar()
+    logger.info("web process warmed up in %.2fs", time.perf_counter() - started)
+
+
+def warm_up_worker_process(**_signal_kwargs) -> None:
+    """For each Celery pool process (worker_process_init): the fetch path and the provider's own tables."""
+    from ingest.providers import get_provider
+    from ingest.services import imports  # noqa: F401  (validation, storage, derive)
+
+    started = time.perf_counter()
+    warm_up_web_process()
+    provider = get_provider()
+    if hasattr(provider, "warm_up"):
+        provider.warm_up()
+    logger.info("worker process warmed up in %.2fs", time.perf_counter() - started)
+
+
+def set_worker_cpu_priority(sender=None, instance=None, **_signal_kwargs) -> None:
+    """celeryd_after_setup: lower the worker's CPU priority by its queues (stockhub.queues.WORKER_NICENESS),
+    before its pool processes fork, so they inherit it."""
+    import os
+
+    from stockhub.queues import worker_niceness
+
+    queue_names = list(instance.app.amqp.queues.consume_from or {})
+    niceness = worker_niceness(queue_names)
+    if niceness:
+        os.nice(niceness)
+        logger.info("worker %s serves %s: CPU niceness %s", sender, ",".join(queue_names), niceness)
