@@ -68,6 +68,8 @@ def broker_url() -> Iterator[str]:
     url = f"redis+socket://{TEST_REDIS_SOCKET}?virtual_host=0"
     _wait_for(lambda: TEST_REDIS_SOCKET.exists(), seconds=15, what="the embedded test Redis")
     _use_broker(url)
+    if not os.environ.get("REDIS_URL"):  # events, locks and rate limits on the same test Redis, database 1
+        settings.REDIS_URL = f"unix://{TEST_REDIS_SOCKET}?db=1"
     yield url
     server.terminate()
     server.wait(timeout=10)
@@ -151,6 +153,7 @@ class Workers:
                 **os.environ,
                 "DATABASE_URL": _database_url_for_workers(),
                 "CELERY_BROKER_URL": self.broker,
+                "REDIS_URL": settings.REDIS_URL,
                 "LOG_LEVEL": "INFO",
                 **(env or {}),
             },

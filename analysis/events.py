@@ -1,0 +1,84 @@
+"""Announcing what happened on Redis pub/sub, in one envelope for every event StockHub publishes.
+
+Publishing is best effort: a subscriber that is not listening misses the message (pub/sub keeps nothing),
+and a Redis that is down or slow costs at most the short timeouts below, logs a warning, and never fails
+or blocks the work that produced the event. The database stays the record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import redis
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+logger = logging.getLogger(__name__)
+
+ENVELOPE_VERSION = "1"
+SOURCE = "stockhub"
+# A local Redis answers in well under a millisecond; a connect or reply slower than this is a Redis in
+# trouble, and the work that publishes must not wait on it.
+CONNECT_TIMEOUT_SECONDS = 0.5
+REPLY_TIMEOUT_SECONDS = 0.5
+
+_clients: dict[str, redis.Redis] = {}
+_clients_lock = threading.Lock()
+
+
+def envelope(event: str, payload: dict, *, now: datetime | None = None) -> dict:
+    """{"event", "timestamp" (ISO 8601 UTC), "source": "stockhub", "version": "1", "payload"}."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    return {
+        "event": event,
+        "timestamp": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "source": SOURCE,
+        "version": ENVELOPE_VERSION,
+        "payload": payload,
+    }
+
+
+def _client() -> redis.Redis:
+    url = settings.REDIS_URL
+    with _clients_lock:
+        if url not in _clients:
+            _clients[url] = redis.Redis.from_url(
+                url,
+                socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                socket_timeout=REPLY_TIMEOUT_SECONDS,
+                retry=Retry(NoBackoff(), 0),  # one attempt: a retry would double the wait on a dead Redis
+            )
+        return _clients[url]
+
+
+def publish_event(channel: str, event: str, payload: dict) -> bool:
+    """Publish one event in the StockHub envelope; False (and a warning) when Redis cannot take it."""
+    return publish_events(channel, event, [payload]) == 1
+
+
+def publish_events(channel: str, event: str, payloads: Iterable[dict]) -> int:
+    """Publish several events in one round trip; returns how many Redis accepted (0 when it is down)."""
+    messages = [json.dumps(envelope(event, payload), cls=DjangoJSONEncoder) for payload in payloads]
+    if not messages:
+        return 0
+    try:
+        pipeline = _client().pipeline(transaction=False)
+        for message in messages:
+            pipeline.publish(channel, message)
+        pipeline.execute()
+    except (redis.RedisError, OSError) as error:
+        logger.warning(
+            "could not publish %s %s event(s) on %s (Redis at REDIS_URL unavailable: %s); the work goes on",
+            len(messages),
+            event,
+            channel,
+            error,
+        )
+        return 0
+    return len(messages)
