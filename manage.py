@@ -7,9 +7,9 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "stockhub.settings")
-    from stockhub.config import ConfigError
-
     from django.db import OperationalError
+
+    from stockhub.config import ConfigError
 
     try:
         from django.core.management import execute_from_command_line

@@ -17,12 +17,14 @@ logger = logging.getLogger(__name__)
 
 def warm_up_web_process() -> None:
     """For the web server: the login hand-off reads the exchange calendar to decide what is stale."""
-    from ingest.market import market_calendar
+    from django.utils import timezone
+
+    from ingest.market import is_market_open
     from ingest.selectors import stale_pairs  # noqa: F401  (pandas, the selectors, the job services)
     from ingest.services import refresh  # noqa: F401
 
     started = time.perf_counter()
-    market_calendar()
+    is_market_open(now=timezone.now())  # builds the calendar and its table of minutes
     logger.info("web process warmed up in %.2fs", time.perf_counter() - started)
 
 

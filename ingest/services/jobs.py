@@ -18,7 +18,8 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import CharField, F, Q, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus, Ticker
@@ -48,6 +49,7 @@ def request_fetch(
     requested_by=None,
     priority: int | None = None,
     params: dict | None = None,
+    publish: bool = True,
 ) -> JobRequest:
     """Record a job fetching `ticker`'s bars of `timeframe` (see request_job)."""
     return request_job(
@@ -58,6 +60,7 @@ def request_fetch(
         requested_by=requested_by,
         priority=priority,
         params=params,
+        publish=publish,
     )
 
 
@@ -70,11 +73,13 @@ def request_job(
     requested_by=None,
     priority: int | None = None,
     params: dict | None = None,
+    publish: bool = True,
 ) -> JobRequest:
     """Record a job and publish it after commit; at most one queued-or-running job per (kind, ticker, timeframe).
 
     Asking again for an active job returns it; asking with a higher priority (a smaller number) moves the
-    queued job up, and the message sent before becomes a no-op.
+    queued job up, and the message sent before becomes a no-op. With publish=False the caller sends the
+    created or moved-up jobs itself (request_refresh sends a login's jobs in one batch).
     """
     queue, default_priority = route(reason)
     low, high = PRIORITY_BANDS[queue]
@@ -97,13 +102,15 @@ def request_job(
             except IntegrityError:  # a concurrent request created it between our read and our insert
                 active = _active_job(kind=kind, ticker=ticker, timeframe=timeframe)
                 return JobRequest(job_id=active.id, created=False)
-            transaction.on_commit(partial(publish_job, job_id=active.id))
+            if publish:
+                transaction.on_commit(partial(publish_job, job_id=active.id))
             return JobRequest(job_id=active.id, created=True)
         if active.status == JobStatus.QUEUED and priority < active.priority:
             active.priority, active.queue, active.reason = priority, queue, reason
             active.requested_by = active.requested_by or requested_by
             active.save(update_fields=["priority", "queue", "reason", "requested_by"])
-            transaction.on_commit(partial(publish_job, job_id=active.id))
+            if publish:
+                transaction.on_commit(partial(publish_job, job_id=active.id))
             return JobRequest(job_id=active.id, created=False, reprioritised=True)
         return JobRequest(job_id=active.id, created=False)
 
@@ -117,41 +124,77 @@ def _active_job(*, kind: str, ticker: Ticker, timeframe: str) -> FetchJob | None
 
 
 def publish_job(*, job_id: int, countdown: float | None = None) -> bool:
-    """Send the job's message with a fresh token; False when the broker is unreachable (the row waits for
-    the reconciler). Never raises for a broker problem, so a web request is never failed by one."""
+    """Send one job's message (see publish_jobs); False when it was not sent."""
+    return bool(publish_jobs(job_ids=[job_id], countdown=countdown))
+
+
+def task_id_for(job_id: int, token: int) -> str:
+    """The Celery task id of a job's message: one per send, readable in Flower and the logs."""
+    return f"job-{job_id}-{token}"
+
+
+def publish_jobs(*, job_ids: list[int], countdown: float | None = None) -> list[int]:
+    """Send the messages of the queued ones among `job_ids`, each with a fresh token, best priority first,
+    over one broker connection; returns the ids sent.
+
+    A job the broker does not take keeps its row `queued` with no `published_at`, for the reconciler. Never
+    raises for a broker problem, so a web request is never failed by one.
+    """
     from celery_app import app
 
+    if not job_ids:
+        return []
     with transaction.atomic():
-        updated = FetchJob.objects.filter(id=job_id, status=JobStatus.QUEUED).update(
-            dispatch_token=F("dispatch_token") + 1, published_at=timezone.now()
+        jobs = list(
+            FetchJob.objects.select_for_update()
+            .filter(id__in=job_ids, status=JobStatus.QUEUED)
+            .order_by("priority", "id")
+            .values("id", "kind", "queue", "priority", "ticker_id", "dispatch_token")
         )
-        if not updated:
-            return False
-        job = FetchJob.objects.get(id=job_id)
-    task_name = f"{job.queue}.{job.kind}"  # the lane's task for this kind, e.g. analysis.compute_indicators
+        if not jobs:
+            return []
+        FetchJob.objects.filter(id__in=[job["id"] for job in jobs]).update(
+            dispatch_token=F("dispatch_token") + 1,
+            published_at=timezone.now(),
+            celery_task_id=Concat(
+                Value("job-"), Cast("id", CharField()), Value("-"), Cast(F("dispatch_token") + 1, CharField())
+            ),
+        )
+    sent: list[int] = []
     try:
-        result = app.send_task(
-            task_name,
-            args=[job.id, job.dispatch_token],
-            queue=job.queue,
-            priority=broker_priority(job.priority),
-            countdown=countdown,
-            retry=False,
-        )
+        with app.producer_or_acquire() as producer:
+            for job in jobs:
+                token = job["dispatch_token"] + 1
+                app.send_task(
+                    f"{job['queue']}.{job['kind']}",  # the lane's task for this kind, e.g. analysis.compute_indicators
+                    args=[job["id"], token],
+                    task_id=task_id_for(job["id"], token),
+                    queue=job["queue"],
+                    priority=broker_priority(job["priority"]),
+                    countdown=countdown,
+                    retry=False,
+                    producer=producer,
+                )
+                sent.append(job["id"])
+                logger.info(
+                    "job=%s ticker=%s queue=%s priority=%s published",
+                    job["id"],
+                    job["ticker_id"],
+                    job["queue"],
+                    job["priority"],
+                )
     except Exception as error:  # kombu/redis/amqp raise many types for "broker down"; all mean: try later
-        FetchJob.objects.filter(id=job.id, dispatch_token=job.dispatch_token).update(published_at=None)
-        logger.warning(
-            "job=%s queue=%s not published, broker unreachable (%s); the reconciler will send it",
-            job.id,
-            job.queue,
-            error,
-        )
-        return False
-    FetchJob.objects.filter(id=job.id).update(celery_task_id=result.id)
-    logger.info(
-        "job=%s ticker=%s queue=%s priority=%s published", job.id, job.ticker_id, job.queue, job.priority
-    )
-    return True
+        for job in jobs[len(sent) :]:
+            FetchJob.objects.filter(id=job["id"], dispatch_token=job["dispatch_token"] + 1).update(
+                published_at=None
+            )
+            logger.warning(
+                "job=%s queue=%s not published, broker unreachable (%s); the reconciler will send it",
+                job["id"],
+                job["queue"],
+                error,
+            )
+    return sent
 
 
 def claim_job(*, job_id: int, token: int) -> FetchJob | None:

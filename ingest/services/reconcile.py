@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from ingest.broker import queue_depths
 from ingest.models import FetchJob, JobStatus
-from ingest.services.jobs import publish_job
+from ingest.services.jobs import publish_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +47,7 @@ def reconcile_jobs(*, now: datetime | None = None) -> ReconcileResult:
     for queue, depth in depths.items():
         if depth == 0:
             lost |= Q(queue=queue, published_at__lt=stale_before)
-    republished = 0
-    for job_id in due.filter(lost).order_by("priority", "created_at").values_list("id", flat=True):
-        republished += publish_job(job_id=job_id)
+    republished = len(publish_jobs(job_ids=list(due.filter(lost).values_list("id", flat=True))))
     if requeued or republished:
         logger.info("reconciler: %s jobs back from dead workers, %s re-published", requeued, republished)
     return ReconcileResult(requeued, republished, broker_reachable=True)

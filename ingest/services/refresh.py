@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 
 from ingest.models import FetchJob, JobStatus, Ticker
-from ingest.services.jobs import request_fetch, run_fetch_job
+from ingest.services.jobs import publish_jobs, request_fetch, run_fetch_job
 
 logger = logging.getLogger(__name__)
 
@@ -52,20 +53,24 @@ def request_refresh(
     whatever is left waits for the reconciler. Login never sets it: a login must not wait on a fetch.
     """
     with transaction.atomic():
-        job_ids = [
+        requests = [
             request_fetch(
                 ticker=ticker,
                 timeframe=timeframe,
                 reason=reason,
                 requested_by=requested_by,
                 priority=priority,
-            ).job_id
+                publish=False,
+            )
             for ticker, timeframe in pairs
         ]
+        job_ids = [request.job_id for request in requests]
+        to_send = [request.job_id for request in requests if request.created or request.reprioritised]
+        transaction.on_commit(partial(publish_jobs, job_ids=to_send))  # one batch, one broker connection
     if transaction.get_connection().in_atomic_block:
         # Inside the caller's transaction nothing has been published yet; it goes out when that commits.
         return RefreshResult(job_ids=job_ids, broker_reachable=True, ran_here=[], waiting_for_broker=[])
-    # publish_job ran on commit: a queued job without published_at is one the broker did not take.
+    # publish_jobs ran on commit: a queued job without published_at is one the broker did not take.
     unsent = list(
         FetchJob.objects.filter(id__in=job_ids, status=JobStatus.QUEUED, published_at__isnull=True)
         .order_by("priority", "id")
