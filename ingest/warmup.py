@@ -25,6 +25,9 @@ def warm_up_web_process() -> None:
 
     started = time.perf_counter()
     is_market_open(now=timezone.now())  # builds the calendar and its table of minutes
+    from celery_app import app
+
+    app.amqp.producer_pool  # noqa: B018  (loads the publishing machinery; connects only when used)
     logger.info("web process warmed up in %.2fs", time.perf_counter() - started)
 
 
