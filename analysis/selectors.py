@@ -11,9 +11,9 @@ import pandas as pd
 from django.db import connection
 from django.db.models import Q
 
-from analysis import pgcopy
 from analysis.models import AnalysisState, IndicatorRow, PatternEvent
 from ingest.models import Bar, Ticker, Universe, UniverseKind
+from stockhub import pgcopy
 
 BAR_FRAME_COLUMNS = [
     ("ticker_id", "bigint"),

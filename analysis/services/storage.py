@@ -16,10 +16,10 @@ from datetime import datetime
 import pandas as pd
 from django.db import connection
 
-from analysis import pgcopy
 from analysis.indicators import OUTPUT_COLUMNS
 from analysis.models import AnalysisState, IndicatorRow, PatternEvent
 from ingest.services import UpsertCounts
+from stockhub import pgcopy
 
 EVENT_FIELDS = ["direction", "strength", "details"]
 # A recompute that starts at a different bar reproduces a value to ~1e-14 of itself, not bit for bit
