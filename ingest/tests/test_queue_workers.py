@@ -11,7 +11,8 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from ingest.models import FetchJob, JobStatus, Ticker
+from analysis.models import IndicatorRow
+from ingest.models import Bar, FetchJob, JobKind, JobStatus, Ticker
 from ingest.services.jobs import request_fetch
 from ingest.services.reconcile import reconcile_jobs
 from portfolios.services import refresh_on_login
@@ -142,3 +143,22 @@ def test_jobs_recorded_while_the_broker_was_down_run_once_it_is_back(
     assert reconcile_jobs().republished == 2
     wait_until(lambda: all_ended(jobs), what="the jobs after the broker came back")
     assert set(FetchJob.objects.filter(id__in=jobs).values_list("status", flat=True)) == {JobStatus.SUCCEEDED}
+
+
+def test_a_fetch_with_new_bars_is_followed_by_its_analysis_on_the_analysis_worker(workers):
+    workers.start("background")
+    workers.start("analysis")
+    (ticker,) = tickers("AN", 1)
+    fetch = request_fetch(ticker=ticker, timeframe="daily", reason=Reason.SCHEDULED).job_id
+    wait_until(lambda: FetchJob.objects.filter(kind=JobKind.COMPUTE_INDICATORS, ticker=ticker).exists()
+               and all_ended(list(FetchJob.objects.filter(ticker=ticker).values_list("id", flat=True))),
+               what="the fetch and its analysis")  # fmt: skip
+    analysis = FetchJob.objects.get(kind=JobKind.COMPUTE_INDICATORS, ticker=ticker)
+    assert FetchJob.objects.get(id=fetch).status == JobStatus.SUCCEEDED
+    assert (analysis.queue, analysis.priority, analysis.status) == ("analysis", 8, JobStatus.SUCCEEDED)
+    bars = Bar.objects.filter(ticker=ticker, timeframe="daily").count()
+    assert (
+        IndicatorRow.objects.filter(ticker=ticker, timeframe="daily").count() == bars == analysis.rows_stored
+    )
+    newest = IndicatorRow.objects.filter(ticker=ticker, timeframe="daily").order_by("-ts").first()
+    assert newest.sma_20 is not None and newest.rsi_14 is not None and 0 <= newest.rsi_14 <= 100
