@@ -32,12 +32,16 @@ def warm_up_web_process() -> None:
 
 
 def warm_up_worker_process(**_signal_kwargs) -> None:
-    """For each Celery pool process (worker_process_init): the fetch path and the provider's own tables."""
+    """For each Celery pool process (worker_process_init): the fetch path and the provider's own tables.
+
+    Not the exchange calendar's table of minutes (~25 MB per process): only the web process's stale check
+    reads it."""
+    from celery_app import app
     from ingest.providers import get_provider
     from ingest.services import imports  # noqa: F401  (validation, storage, derive)
 
     started = time.perf_counter()
-    warm_up_web_process()
+    app.amqp.producer_pool  # noqa: B018  (a fetch publishes its analysis job)
     provider = get_provider()
     if hasattr(provider, "warm_up"):
         provider.warm_up()

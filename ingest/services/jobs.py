@@ -22,7 +22,8 @@ from django.db.models import CharField, F, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
-from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus, Ticker
+from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus, Ticker, Timeframe
+from ingest.services.derive import DERIVED_TIMEFRAMES
 from stockhub.errors import ErrorCode, StockHubError
 from stockhub.queues import PRIORITY_BANDS, Queue, Reason, broker_priority, route
 
@@ -351,12 +352,11 @@ def fetch_job_bars(job: FetchJob) -> JobOutcome:
         provider_name=job.params.get("provider"),
     )
     changed = result.stored.new + result.stored.updated
-    if changed:
+    # New daily bars also changed the weekly and monthly bars fetch_and_store derived from them.
+    derived = DERIVED_TIMEFRAMES if job.timeframe == Timeframe.DAILY else ()
+    for timeframe in (job.timeframe, *derived) if changed else ():
         request_job(
-            kind=JobKind.COMPUTE_INDICATORS,
-            ticker=job.ticker,
-            timeframe=job.timeframe,
-            reason=Reason.ANALYSIS,
+            kind=JobKind.COMPUTE_INDICATORS, ticker=job.ticker, timeframe=timeframe, reason=Reason.ANALYSIS
         )
     return JobOutcome(
         rows_stored=changed,

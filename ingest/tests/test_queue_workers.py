@@ -150,10 +150,17 @@ def test_a_fetch_with_new_bars_is_followed_by_its_analysis_on_the_analysis_worke
     workers.start("analysis")
     (ticker,) = tickers("AN", 1)
     fetch = request_fetch(ticker=ticker, timeframe="daily", reason=Reason.SCHEDULED).job_id
-    wait_until(lambda: FetchJob.objects.filter(kind=JobKind.COMPUTE_INDICATORS, ticker=ticker).exists()
+    wait_until(lambda: FetchJob.objects.filter(kind=JobKind.COMPUTE_INDICATORS, ticker=ticker).count() == 3
                and all_ended(list(FetchJob.objects.filter(ticker=ticker).values_list("id", flat=True))),
                what="the fetch and its analysis")  # fmt: skip
-    analysis = FetchJob.objects.get(kind=JobKind.COMPUTE_INDICATORS, ticker=ticker)
+    analysis = FetchJob.objects.get(kind=JobKind.COMPUTE_INDICATORS, ticker=ticker, timeframe="daily")
+    assert set(FetchJob.objects.filter(ticker=ticker).values_list("timeframe", "status")) == {
+        ("daily", JobStatus.SUCCEEDED), ("weekly", JobStatus.SUCCEEDED), ("monthly", JobStatus.SUCCEEDED)
+    }  # fmt: skip
+    assert (
+        IndicatorRow.objects.filter(ticker=ticker, timeframe="weekly").count()
+        == Bar.objects.filter(ticker=ticker, timeframe="weekly").count()
+    )
     assert FetchJob.objects.get(id=fetch).status == JobStatus.SUCCEEDED
     assert (analysis.queue, analysis.priority, analysis.status) == ("analysis", 8, JobStatus.SUCCEEDED)
     bars = Bar.objects.filter(ticker=ticker, timeframe="daily").count()
