@@ -16,14 +16,13 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.ingest import DATA, fresh_database  # noqa: E402
-from bench.report import ROOT, median, write_section  # noqa: E402
+from bench.ingest import DATA  # noqa: E402
+from bench.report import fresh_database, median, run_child, write_section  # noqa: E402
 
 GOALS = {"full": 30.0, "incremental": 5.0, "rss_mb": 300, "talib_ratio": 3.0}
 COMPUTE_REPEATS = 5
@@ -254,16 +253,7 @@ MODES = {
 
 
 def measure(mode: str, database_url: str, workers: int) -> dict:
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", mode, "--workers", str(workers)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return run_child(__file__, [mode, "--workers", str(workers)], database_url)
 
 
 def main() -> None:

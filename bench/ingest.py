@@ -12,13 +12,12 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.report import ROOT, fresh_database, median, write_section  # noqa: E402
+from bench.report import ROOT, fresh_database, median, run_child, write_section  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "daily" / "sp500_all_stocks_5yr.csv.gz"
 GOALS = {"cold": 15.0, "again": 10.0, "rss_mb": 500}
@@ -86,16 +85,7 @@ def _naive_import(*, update: bool) -> dict:
 
 
 def measure(mode: str, database_url: str) -> dict:
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", mode],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return run_child(__file__, [mode], database_url)
 
 
 def main() -> None:

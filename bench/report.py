@@ -3,6 +3,7 @@ docs/BENCHMARKS.md between `<!-- bench:NAME -->` markers so each benchmark owns 
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -66,3 +67,17 @@ def fresh_database(database_url: str) -> None:
         subprocess.run(["psql", admin, "-qc", sql], check=True, capture_output=True)
     env = {**os.environ, "DATABASE_URL": database_url}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+
+
+def run_child(script: str, args: list[str], database_url: str) -> dict:
+    """Run `script --child ARGS` in a fresh process on `database_url` (so its peak RSS is its own); returns
+    the JSON object it prints last."""
+    out = subprocess.run(
+        [sys.executable, script, "--child", *args],
+        env={**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
