@@ -202,7 +202,8 @@ def claim_job(*, job_id: int, token: int) -> FetchJob | None:
     """Mark the job running for this worker, or None when this message must not run it.
 
     None when: the token is stale (superseded message), the job ended, another worker holds a live lease, or
-    the user already has their share of foreground jobs running (then the job is re-published shortly).
+    the user already has their share of foreground jobs running (then the job is parked until one of the
+    user's jobs ends: release_user_slot).
     """
     now = timezone.now()
     with transaction.atomic():
@@ -254,13 +255,17 @@ def _claimed_by_dead_local_worker(claimed_by: str) -> bool:
 def _user_at_foreground_limit(job: FetchJob) -> bool:
     if job.queue != Queue.FOREGROUND or job.requested_by_id is None or job.status == JobStatus.RUNNING:
         return False
-    # Two workers claiming two jobs of one user at once would each count the other's as not yet running;
-    # locking the user's row makes those claims take turns.
-    list(get_user_model().objects.select_for_update().filter(pk=job.requested_by_id).values_list("pk"))
+    _lock_user(job.requested_by_id)
     running = FetchJob.objects.filter(
         requested_by_id=job.requested_by_id, queue=Queue.FOREGROUND, status=JobStatus.RUNNING
     ).count()
     return running >= settings.STOCKHUB_FOREGROUND_JOBS_PER_USER
+
+
+def _lock_user(user_id: int) -> None:
+    """Lock the user's row until the transaction ends. Two workers claiming two jobs of one user at once
+    would each count the other's as not yet running; with the lock, claims and releases take turns."""
+    list(get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk"))
 
 
 def release_user_slot(*, job: FetchJob) -> None:
@@ -268,8 +273,7 @@ def release_user_slot(*, job: FetchJob) -> None:
     if job.queue != Queue.FOREGROUND or job.requested_by_id is None:
         return
     with transaction.atomic():
-        # The same lock as the limit check, so a job parked at this moment is seen here.
-        list(get_user_model().objects.select_for_update().filter(pk=job.requested_by_id).values_list("pk"))
+        _lock_user(job.requested_by_id)  # so a job being parked right now is seen here
         next_id = (
             FetchJob.objects.filter(
                 requested_by_id=job.requested_by_id,
