@@ -32,7 +32,7 @@ class UniverseLoadResult:
 
 def read_members_csv(*, path: Path) -> list[Member]:
     """Members from a CSV with a `symbol` column (name and sector optional); a bad symbol names its line."""
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:  # -sig: a BOM from Excel is not a header
         reader = csv.DictReader(handle)
         fields = {name.lower(): name for name in reader.fieldnames or []}
         if "symbol" not in fields:
@@ -57,7 +57,11 @@ def read_members_csv(*, path: Path) -> list[Member]:
 def load_universe(
     *, slug: str, members: list[Member], name: str = "", kind: str = UniverseKind.USER
 ) -> UniverseLoadResult:
-    """Create or replace a universe's members; running it twice with the same members changes nothing."""
+    """Create or replace a universe's members; running it twice with the same members changes nothing.
+
+    A symbol listed twice (BRK.B and BRK-B normalise to one) is one member, with its first name and sector.
+    """
+    members = list({m.symbol: m for m in reversed(members)}.values())[::-1]
     with transaction.atomic():
         universe, _ = Universe.objects.update_or_create(
             slug=slug, defaults={"name": name or SHIPPED_NAMES.get(slug, slug), "kind": kind}
