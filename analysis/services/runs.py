@@ -23,11 +23,11 @@ from django.db import DatabaseError, connection, transaction
 
 from analysis import indicators, patterns, selectors
 from analysis.errors import invalid_input, storage_failed
-from analysis.events import publish_events
 from analysis.panel import PanelIndex, build_panel
 from analysis.services import storage
 from ingest.models import Timeframe
 from ingest.services import UpsertCounts
+from stockhub.events import publish_events
 
 logger = logging.getLogger(__name__)
 

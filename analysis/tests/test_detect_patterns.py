@@ -88,7 +88,7 @@ def test_new_events_on_the_newest_bars_are_published_once_in_the_stockhub_envelo
 def test_with_redis_down_events_are_still_stored_and_a_warning_is_logged(settings, caplog):
     settings.REDIS_URL = "redis://127.0.0.1:1/1"  # nothing listens on port 1
     ticker = store("AMD", with_gap_up_on_the_last_bar(random_walk(300, seed=10)))
-    with caplog.at_level(logging.WARNING, logger="analysis.events"):
+    with caplog.at_level(logging.WARNING, logger="stockhub.events"):
         result = analyze_ticker(ticker_id=ticker.id, timeframe="daily")
     assert result.patterns.events.new > 0 and result.patterns.published == 0
     assert PatternEvent.objects.filter(ticker=ticker, kind="gap_up").exists()

@@ -4,8 +4,8 @@ import logging
 
 import redis
 
-from analysis.events import publish_event, publish_events
 from analysis.tests.conftest import received
+from stockhub.events import publish_event, publish_events
 
 
 def test_a_subscriber_receives_the_event_in_the_stockhub_envelope(redis_url):
@@ -29,6 +29,6 @@ def test_a_subscriber_receives_the_event_in_the_stockhub_envelope(redis_url):
 
 def test_with_redis_unreachable_publishing_returns_false_and_logs_a_warning(settings, caplog):
     settings.REDIS_URL = "redis://127.0.0.1:1/1"
-    with caplog.at_level(logging.WARNING, logger="analysis.events"):
+    with caplog.at_level(logging.WARNING, logger="stockhub.events"):
         assert publish_event("stockhub:test:events", "thing.happened", {"id": 1}) is False
     assert "could not publish 1 thing.happened event(s)" in caplog.text
