@@ -13,17 +13,8 @@ from django.db.models import Q
 
 from analysis.models import AnalysisState, IndicatorRow, PatternEvent
 from ingest.models import Bar, Ticker, Universe, UniverseKind
+from ingest.services.storage import BAR_COPY_COLUMNS
 from stockhub import pgcopy
-
-BAR_FRAME_COLUMNS = [
-    ("ticker_id", "bigint"),
-    ("ts", "timestamptz"),
-    ("open", "float8"),
-    ("high", "float8"),
-    ("low", "float8"),
-    ("close", "float8"),
-    ("volume", "bigint"),
-]
 
 
 def analysed_through(
@@ -46,7 +37,7 @@ def bar_before(*, ticker_id: int, timeframe: str, ts: datetime, bars_back: int) 
 def bars_frame(*, starts: dict[int, datetime | None], timeframe: str) -> pd.DataFrame:
     """Bars of each ticker in `starts` from its start ts on (all when None), as columns ticker_id, ts, open,
     high, low, close, volume; sorted by ticker id, then ts."""
-    names = [name for name, _ in BAR_FRAME_COLUMNS]
+    names = [name for name, _ in BAR_COPY_COLUMNS]
     if not starts:
         return pd.DataFrame({name: [] for name in names})
     if connection.vendor == "postgresql":
@@ -58,7 +49,7 @@ def bars_frame(*, starts: dict[int, datetime | None], timeframe: str) -> pd.Data
             WHERE b.timeframe = %s AND (w.since IS NULL OR b.ts >= w.since)
             ORDER BY b.ticker_id, b.ts
         """
-        return pgcopy.read(query, [ticker_ids, [starts[t] for t in ticker_ids], timeframe], BAR_FRAME_COLUMNS)
+        return pgcopy.read(query, [ticker_ids, [starts[t] for t in ticker_ids], timeframe], BAR_COPY_COLUMNS)
     condition = Q()
     for ticker_id, start in starts.items():
         condition |= Q(ticker_id=ticker_id) & (Q(ts__gte=start) if start is not None else Q())

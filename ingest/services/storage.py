@@ -96,8 +96,9 @@ _MERGE_FROM_ARRAYS = _MERGE_SQL.format(
 )
 SMALL_BATCH_ROWS = 2000
 
-# Staged with binary COPY (stockhub.pgcopy): ~50 ms for 600k rows where CSV text took ~4 s; floats bit-exact.
-_COPY_COLUMNS = [
+# A bar frame's columns as binary COPY sees them (stockhub.pgcopy): ~50 ms for 600k rows where CSV text
+# took ~4 s; floats bit-exact. Bars are read back the same way (analysis.selectors).
+BAR_COPY_COLUMNS = [
     ("ticker_id", "bigint"),
     ("ts", "timestamptz"),
     ("open", "float8"),
@@ -114,7 +115,7 @@ def _upsert_postgres(bars: pd.DataFrame, timeframe: str, source: str) -> UpsertC
         # Python floats print exactly (shortest repr), so the values arrive bit-exact as with binary COPY.
         arrays = {
             name: bars[name].to_numpy(dtype="int64" if kind == "bigint" else "float64").tolist()
-            for name, kind in _COPY_COLUMNS
+            for name, kind in BAR_COPY_COLUMNS
             if kind != "timestamptz"
         }
         arrays["ts"] = list(bars["ts"].dt.to_pydatetime())
@@ -122,7 +123,7 @@ def _upsert_postgres(bars: pd.DataFrame, timeframe: str, source: str) -> UpsertC
             cursor.execute(_MERGE_FROM_ARRAYS, {**params, **arrays})
             new, updated = cursor.fetchone()
     else:
-        payload = pgcopy.encode(bars, _COPY_COLUMNS)
+        payload = pgcopy.encode(bars, BAR_COPY_COLUMNS)
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(_STAGE_DDL)
             pgcopy.write("bar_stage", payload)
