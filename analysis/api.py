@@ -7,24 +7,15 @@ from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from analysis import indicators, selectors
 from analysis.models import Direction, PatternKind
-from ingest.models import Ticker, Timeframe, normalize_symbol
-
-MAX_ROWS_PER_REQUEST = 5000
-
-
-class DateOrTimeField(serializers.DateTimeField):
-    """An ISO datetime, or a bare date meaning that day's start (UTC)."""
-
-    def to_internal_value(self, value):
-        if isinstance(value, str) and len(value) == 10:
-            value = f"{value}T00:00:00Z"
-        return super().to_internal_value(value)
+from ingest.api import MAX_ROWS_PER_REQUEST, RangeQuery, ticker_or_404
+from ingest.models import Timeframe
+from stockhub.api import DateOrTimeField, validated_query
 
 
 class CommaListField(serializers.CharField):
@@ -42,22 +33,13 @@ class CommaListField(serializers.CharField):
         return items
 
 
-class IndicatorsQuery(serializers.Serializer):
-    timeframe = serializers.ChoiceField(choices=Timeframe.values, default=Timeframe.DAILY)
+class IndicatorsQuery(RangeQuery):
     names = CommaListField(
         valid=list(indicators.INDICATORS),
         what="indicator(s)",
         required=False,
         help_text="comma-separated indicator names, e.g. rsi_14,macd (default: all)",
     )
-    start = DateOrTimeField(required=False, help_text="ISO date or datetime (UTC)")
-    end = DateOrTimeField(required=False, help_text="ISO date or datetime (UTC)")
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ROWS_PER_REQUEST, default=500)
-
-    def validate(self, attrs):
-        if attrs.get("start") and attrs.get("end") and attrs["start"] > attrs["end"]:
-            raise ValidationError({"start": "start is after end"})
-        return attrs
 
 
 class PatternsQuery(serializers.Serializer):
@@ -105,19 +87,6 @@ class EventSerializer(serializers.Serializer):
     details = serializers.DictField()
 
 
-def _ticker(symbol: str) -> Ticker:
-    ticker = Ticker.objects.filter(symbol=normalize_symbol(symbol)).first()
-    if ticker is None:
-        raise NotFound(f"no ticker {normalize_symbol(symbol)!r}")
-    return ticker
-
-
-def _parse(serializer_class: type[serializers.Serializer], request: Request) -> dict:
-    query = serializer_class(data=request.query_params.dict())
-    query.is_valid(raise_exception=True)
-    return query.validated_data
-
-
 @extend_schema(
     operation_id="ticker_indicators",
     parameters=[IndicatorsQuery, OpenApiParameter("symbol", str, OpenApiParameter.PATH)],
@@ -137,8 +106,8 @@ def _parse(serializer_class: type[serializers.Serializer], request: Request) -> 
 )
 @api_view(["GET"])
 def indicators_view(request: Request, symbol: str) -> Response:
-    params = _parse(IndicatorsQuery, request)
-    ticker = _ticker(symbol)
+    params = validated_query(IndicatorsQuery, request)
+    ticker = ticker_or_404(symbol)
     chosen = indicators.indicators_for(
         intraday=params["timeframe"] == Timeframe.HOURLY, names=params.get("names")
     )
@@ -180,8 +149,8 @@ _EVENTS_RESPONSE = inline_serializer(
 )
 @api_view(["GET"])
 def ticker_patterns_view(request: Request, symbol: str) -> Response:
-    params = _parse(PatternsQuery, request)
-    ticker = _ticker(symbol)
+    params = validated_query(PatternsQuery, request)
+    ticker = ticker_or_404(symbol)
     events = selectors.pattern_events(
         ticker_ids=[ticker.id],
         timeframe=params.get("timeframe"),
@@ -200,7 +169,7 @@ def ticker_patterns_view(request: Request, symbol: str) -> Response:
 )
 @api_view(["GET"])
 def patterns_screen_view(request: Request) -> Response:
-    params = _parse(ScreenQuery, request)
+    params = validated_query(ScreenQuery, request)
     ticker_ids = None
     if params.get("universe"):
         universes = {u.slug: u for u in selectors.visible_universes(user=request.user)}

@@ -7,7 +7,7 @@ from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view, permission_classes
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,28 +17,32 @@ from ingest.monitoring import queue_report
 from ingest.selectors import bars_between
 from ingest.services.refresh import request_refresh
 from ingest.validation import SYMBOL_PATTERN
+from stockhub.api import DateOrTimeField, validated_query
 from stockhub.queues import Reason, fetch_reason_for_priority
 
-MAX_BARS_PER_REQUEST = 5000
+MAX_ROWS_PER_REQUEST = 5000
 
 
-class BarsQuery(serializers.Serializer):
+class RangeQuery(serializers.Serializer):
+    """timeframe, start, end, limit: how every per-ticker series endpoint is asked for a range."""
+
     timeframe = serializers.ChoiceField(choices=Timeframe.values, default=Timeframe.DAILY)
-    start = serializers.DateTimeField(required=False, help_text="ISO date or datetime (UTC)")
-    end = serializers.DateTimeField(required=False, help_text="ISO date or datetime (UTC)")
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_BARS_PER_REQUEST, default=500)
-
-    def to_internal_value(self, data):
-        # A bare date is the day's start (UTC); DRF's DateTimeField alone would refuse it.
-        data = {
-            k: (f"{v}T00:00:00Z" if k in ("start", "end") and len(v) == 10 else v) for k, v in data.items()
-        }
-        return super().to_internal_value(data)
+    start = DateOrTimeField(required=False, help_text="ISO date or datetime (UTC)")
+    end = DateOrTimeField(required=False, help_text="ISO date or datetime (UTC)")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ROWS_PER_REQUEST, default=500)
 
     def validate(self, attrs):
         if attrs.get("start") and attrs.get("end") and attrs["start"] > attrs["end"]:
             raise ValidationError({"start": "start is after end"})
         return attrs
+
+
+def ticker_or_404(symbol: str) -> Ticker:
+    """The ticker of a URL's symbol (any case, BRK-B or BRK.B); a 404 that names it otherwise."""
+    ticker = Ticker.objects.filter(symbol=normalize_symbol(symbol)).first()
+    if ticker is None:
+        raise NotFound(f"no ticker {normalize_symbol(symbol)!r}")
+    return ticker
 
 
 class BarSerializer(serializers.Serializer):
@@ -51,16 +55,14 @@ class BarSerializer(serializers.Serializer):
 
 
 @extend_schema(
-    parameters=[BarsQuery, OpenApiParameter("symbol", str, OpenApiParameter.PATH)],
+    parameters=[RangeQuery, OpenApiParameter("symbol", str, OpenApiParameter.PATH)],
     responses=BarSerializer(many=True),
     summary="Bars of one ticker, oldest first (the newest `limit` when no start is given)",
 )
 @api_view(["GET"])
 def bars_view(request: Request, symbol: str) -> Response:
-    query = BarsQuery(data=request.query_params.dict())
-    query.is_valid(raise_exception=True)
-    ticker = get_object_or_404(Ticker, symbol=normalize_symbol(symbol))
-    params = query.validated_data
+    params = validated_query(RangeQuery, request)
+    ticker = ticker_or_404(symbol)
     rows = bars_between(
         ticker=ticker,
         timeframe=params["timeframe"],
