@@ -131,8 +131,9 @@ def _largest_portfolio_share(ticker: Ticker) -> float:
         .order_by("-ts")
         .values("close")[:1]
     )
+    shares = 0.0
     portfolio_ids = ticker.holdings.values_list("portfolio_id", flat=True)
-    holdings = (  # every holding of those portfolios (the Holding model through the relation, not an import)
+    holdings = (
         ticker.holdings.model.objects.filter(portfolio_id__in=portfolio_ids)
         .annotate(close=Subquery(last_close))
         .values_list("portfolio_id", "ticker_id", "quantity", "close")
@@ -144,7 +145,10 @@ def _largest_portfolio_share(ticker: Ticker) -> float:
         totals[portfolio_id] = totals.get(portfolio_id, 0.0) + worth
         if ticker_id == ticker.id:
             mine[portfolio_id] = mine.get(portfolio_id, 0.0) + worth
-    return max((worth / totals[p] for p, worth in mine.items() if totals[p] > 0), default=0.0)
+    for portfolio_id, worth in mine.items():
+        if totals[portfolio_id] > 0:
+            shares = max(shares, worth / totals[portfolio_id])
+    return shares
 
 
 def _unit(value: float) -> float:
