@@ -11,7 +11,7 @@ import os
 import random
 import socket
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -23,10 +23,9 @@ from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus, Ticker, Timeframe
-from ingest.selectors import priority_factors
 from ingest.services.derive import DERIVED_TIMEFRAMES
 from stockhub.errors import ErrorCode, StockHubError
-from stockhub.queues import PRIORITY_BANDS, Queue, Reason, broker_priority, dynamic_priority, route
+from stockhub.queues import PRIORITY_BANDS, Queue, Reason, broker_priority, route
 
 logger = logging.getLogger(__name__)
 
@@ -358,20 +357,11 @@ def fetch_job_bars(job: FetchJob) -> JobOutcome:
     )
     changed = result.stored.new + result.stored.updated
     # New daily bars also changed the weekly and monthly bars fetch_and_store derived from them.
-    if changed:
-        # Inside the analysis band, a ticker held by active users, large in their portfolios, stale or
-        # volatile is analysed first (stockhub.queues.dynamic_priority).
-        factors = priority_factors(ticker=job.ticker, now=timezone.now())
-        priority = dynamic_priority(Queue.ANALYSIS, **asdict(factors))
-        derived = DERIVED_TIMEFRAMES if job.timeframe == Timeframe.DAILY else ()
-        for timeframe in (job.timeframe, *derived):
-            request_job(
-                kind=JobKind.COMPUTE_INDICATORS,
-                ticker=job.ticker,
-                timeframe=timeframe,
-                reason=Reason.ANALYSIS,
-                priority=priority,
-            )
+    derived = DERIVED_TIMEFRAMES if job.timeframe == Timeframe.DAILY else ()
+    for timeframe in (job.timeframe, *derived) if changed else ():
+        request_job(
+            kind=JobKind.COMPUTE_INDICATORS, ticker=job.ticker, timeframe=timeframe, reason=Reason.ANALYSIS
+        )
     return JobOutcome(
         rows_stored=changed,
         rows_rejected=result.rejected_total,
