@@ -79,15 +79,13 @@ def broker_url() -> Iterator[str]:
 def clean_broker(broker_url: str) -> str:
     """Broker queues emptied of anything an earlier test left behind."""
     from celery_app import app
-    from stockhub.queues import Queue
+    from stockhub.queues import TASK_QUEUES
 
     with app.connection_for_write() as connection:
-        channel = connection.default_channel
-        for queue in Queue:
-            channel.queue_declare(
-                queue=str(queue), durable=True, auto_delete=False, arguments={"x-max-priority": 10}
-            )
-            channel.queue_purge(str(queue))
+        for queue in TASK_QUEUES:  # declared as the workers declare them, then emptied
+            bound = queue.bind(connection.default_channel)
+            bound.declare()
+            bound.purge()
     return broker_url
 
 
