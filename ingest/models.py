@@ -124,6 +124,7 @@ class JobKind(models.TextChoices):
     FETCH_BARS = "fetch_bars", "fetch bars"
     COMPUTE_INDICATORS = "compute_indicators", "compute indicators"
     DETECT_PATTERNS = "detect_patterns", "detect patterns"
+    ADD_TICKER = "add_ticker", "add a ticker (its whole pipeline)"
 
 
 class JobStatus(models.TextChoices):
@@ -160,6 +161,9 @@ class FetchJob(models.Model):
     rows_stored = models.PositiveIntegerField(default=0)
     rows_rejected = models.PositiveIntegerField(default=0)
     rejected_by_reason = models.JSONField(default=dict, blank=True)
+    progress = models.JSONField(
+        default=dict, blank=True, help_text='multi-phase jobs: {"phase", "index", "total", "percent"}'
+    )
     celery_task_id = models.CharField(max_length=64, blank=True)
     # Each publish bumps the token and the message carries it: a message whose token is stale (the job was
     # re-prioritised or re-published since) is a no-op, so a superseded message never runs the job twice.
@@ -210,3 +214,139 @@ class AlertState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {'ALERT' if self.active else 'ok'}"
+
+
+class Phase(models.TextChoices):
+    """The steps of a pipeline run, in order: bars in, then indicators over them, then patterns."""
+
+    IMPORT = "import", "import"
+    INDICATORS = "indicators", "indicators"
+    PATTERNS = "patterns", "patterns"
+
+
+PHASE_ORDER: tuple[str, ...] = tuple(Phase.values)
+
+
+class RunTrigger(models.TextChoices):
+    SCHEDULED = "scheduled", "scheduled"
+    MANUAL = "manual", "manual"
+    RETRY = "retry", "retry of failed symbols"
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    RUNNING = "running", "running"
+    COMPLETED = "completed", "completed"
+    COMPLETED_WITH_ERRORS = "completed_with_errors", "completed with errors"
+    FAILED = "failed", "failed"
+    CANCELLED = "cancelled", "cancelled"
+
+
+ACTIVE_RUN_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING)
+
+
+class PipelineRun(models.Model):
+    """One pass of the pipeline (import -> indicators -> patterns) over a universe for one session.
+
+    The counters and percent are recomputed from the SymbolRunStatus rows, never incremented, so a
+    redelivered message cannot count a symbol twice.
+    """
+
+    universe = models.ForeignKey(Universe, on_delete=models.PROTECT, related_name="runs")
+    timeframe = models.CharField(max_length=8, choices=Timeframe.choices, default=Timeframe.DAILY)
+    phases = models.JSONField(
+        default=list, help_text='the phases to run, in order, e.g. ["import", "indicators"]'
+    )
+    trigger = models.CharField(max_length=10, choices=RunTrigger.choices)
+    status = models.CharField(max_length=24, choices=RunStatus.choices, default=RunStatus.PENDING)
+    session_date = models.DateField(help_text="the trading session whose bars the run brings in")
+    current_phase = models.CharField(max_length=12, choices=Phase.choices, blank=True)
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    total_symbols = models.PositiveIntegerField(default=0)
+    done_symbols = models.PositiveIntegerField(default=0, help_text="symbols through every phase")
+    failed_symbols = models.PositiveIntegerField(default=0)
+    percent = models.FloatField(default=0.0, help_text="0..100 over every symbol and phase")
+    current_symbol = models.CharField(max_length=10, blank=True)
+    message = models.CharField(max_length=300, blank=True, help_text="why it failed or was cancelled")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    progress_published_at = models.DateTimeField(null=True, blank=True, help_text="throttles progress events")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # A second beat, a DST double-fire or a retried beat message finds this row and starts nothing.
+            models.UniqueConstraint(
+                fields=["universe", "timeframe", "session_date"],
+                condition=Q(trigger="scheduled"),
+                name="pipelinerun_one_scheduled_per_session",
+            ),
+            # A double click or a retry storm: one active run per universe and timeframe.
+            models.UniqueConstraint(
+                fields=["universe", "timeframe"],
+                condition=Q(status__in=["pending", "running"]),
+                name="pipelinerun_one_active_per_universe",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} {self.universe_id} {self.timeframe} {self.session_date} {self.status}"
+
+
+class SymbolStatus(models.TextChoices):
+    PENDING = "pending", "pending"  # waiting for its phase to be dispatched
+    QUEUED = "queued", "queued"
+    RUNNING = "running", "running"
+    DONE = "done", "done"
+    FAILED = "failed", "failed"
+    CANCELLED = "cancelled", "cancelled"
+
+
+OPEN_SYMBOL_STATUSES = (SymbolStatus.PENDING, SymbolStatus.QUEUED, SymbolStatus.RUNNING)
+
+
+class SymbolRunStatus(models.Model):
+    """Where one symbol of a run is: its phase and how that phase went. Failed rows keep the failing phase."""
+
+    run = models.ForeignKey(PipelineRun, on_delete=models.CASCADE, related_name="symbols")
+    ticker = models.ForeignKey(Ticker, on_delete=models.CASCADE, related_name="run_statuses")
+    phase = models.CharField(max_length=12, choices=Phase.choices)
+    status = models.CharField(max_length=10, choices=SymbolStatus.choices, default=SymbolStatus.PENDING)
+    job = models.ForeignKey(
+        FetchJob,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="run_symbols",
+        help_text="the import job that fetches this symbol",
+    )
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    rows_stored = models.PositiveIntegerField(default=0)
+    rows_rejected = models.PositiveIntegerField(default=0)
+    duration_ms = models.PositiveIntegerField(default=0, help_text="summed over the phases run so far")
+    dispatched_at = models.DateTimeField(
+        null=True, blank=True, help_text="last time its phase's message was sent"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=200, blank=True, help_text="worker host:pid running it")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run_id", "ticker__symbol"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "ticker"], name="symbolrunstatus_unique_run_ticker")
+        ]
+        indexes = [models.Index(fields=["run", "phase", "status"], name="symbolrunstatus_run_phase")]
+        verbose_name_plural = "symbol run statuses"
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} {self.ticker_id} {self.phase} {self.status}"

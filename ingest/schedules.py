@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from stockhub.queues import Queue, broker_priority
+from stockhub.queues import Queue, Reason, broker_priority, route
 
 RECONCILE_EVERY_SECONDS = 60
 
@@ -27,7 +27,7 @@ def sync_schedules() -> list[str]:
             "task": "foreground.reconcile_jobs",
             "interval": every_minute,
             "queue": str(Queue.FOREGROUND),
-            "priority": broker_priority(2),
+            "priority": broker_priority(route(Reason.USER_LOGIN)[1] + 1),
             "expires": None,
             "expire_seconds": RECONCILE_EVERY_SECONDS - 5,  # a late copy is useless once the next one is due
             "kwargs": json.dumps({}),
@@ -36,4 +36,41 @@ def sync_schedules() -> list[str]:
     )
     if made:
         created.append("reconcile jobs")
+    if _ensure_daily_pipeline():
+        created.append("daily pipeline")
     return created
+
+
+def _ensure_daily_pipeline() -> bool:
+    """Mon-Fri 16:10 New York time: ten minutes after the regular close, so the providers have the session's
+    final bars. The crontab's own time zone handles DST; the task checks the exchange calendar for holidays
+    and early closes."""
+    from django.conf import settings
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    from ingest.services.schedule import DAILY_PIPELINE, DAILY_PIPELINE_TASK
+
+    if PeriodicTask.objects.filter(name=DAILY_PIPELINE).exists():
+        return False  # never overwrite what an operator changed
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute="10",
+        hour="16",
+        day_of_week="1,2,3,4,5",
+        day_of_month="*",
+        month_of_year="*",
+        timezone=settings.STOCKHUB_MARKET_TIME_ZONE,
+    )
+    _, made = PeriodicTask.objects.get_or_create(
+        name=DAILY_PIPELINE,
+        defaults={
+            "task": DAILY_PIPELINE_TASK,
+            "crontab": crontab,
+            "queue": str(Queue.BACKGROUND),
+            "priority": broker_priority(route(Reason.SCHEDULED)[1]),
+            "expire_seconds": 6
+            * 3600,  # a beat that was down all evening does not start yesterday's run at 3 am
+            "kwargs": json.dumps({"universe": settings.STOCKHUB_PIPELINE_UNIVERSE, "timeframe": "daily"}),
+            "description": "Import, indicators and patterns for the universe after the US close on trading days.",
+        },
+    )
+    return made

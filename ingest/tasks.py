@@ -3,7 +3,9 @@
 from celery import shared_task
 
 from ingest.services.jobs import run_fetch_job
-from ingest.services.reconcile import reconcile_jobs
+from ingest.services.pipeline_batches import run_pipeline_batch
+from ingest.services.reconcile import reconcile_jobs, reconcile_runs
+from ingest.services.schedule import start_scheduled_run
 from stockhub.jobtask import JobTask
 
 
@@ -22,3 +24,18 @@ def background_fetch_bars_task(job_id: int, token: int) -> None:
 @shared_task(name="foreground.reconcile_jobs", base=JobTask)
 def reconcile_jobs_task() -> None:
     reconcile_jobs()
+    reconcile_runs()
+
+
+# Not a JobTask: its record is the run's symbol rows, not a FetchJob. Same delivery policy otherwise; a batch
+# cut short by a dead worker is taken back by the reconciler when its lease passes.
+@shared_task(
+    name="analysis.run_pipeline_batch", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def run_pipeline_batch_task(run_id: int, phase: str, row_ids: list[int]) -> None:
+    run_pipeline_batch(run_id=run_id, phase=phase, row_ids=row_ids)
+
+
+@shared_task(name="background.start_scheduled_run", ignore_result=True)
+def start_scheduled_run_task(universe: str = "sp500", timeframe: str = "daily", phases: str = "") -> None:
+    start_scheduled_run(universe=universe, timeframe=timeframe, phases=phases or None)

@@ -19,6 +19,7 @@ class Reason(models.TextChoices):
     USER_LOGIN = "user_login", "user logged in"
     USER_REQUEST = "user_request", "user or admin asked"
     SCHEDULED = "scheduled", "scheduled update"
+    MANUAL_RUN = "manual_run", "pipeline run started by hand"
     BACKFILL = "backfill", "history backfill"
     ANALYSIS = "analysis", "indicators and patterns"
     MAINTENANCE = "maintenance", "maintenance"
@@ -28,6 +29,7 @@ class Reason(models.TextChoices):
 ROUTING: dict[str, tuple[Queue, int]] = {
     Reason.USER_LOGIN: (Queue.FOREGROUND, 1),
     Reason.USER_REQUEST: (Queue.FOREGROUND, 3),
+    Reason.MANUAL_RUN: (Queue.BACKGROUND, 4),
     Reason.SCHEDULED: (Queue.BACKGROUND, 5),
     Reason.BACKFILL: (Queue.BACKGROUND, 6),
     Reason.ANALYSIS: (Queue.ANALYSIS, 8),

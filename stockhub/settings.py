@@ -171,6 +171,8 @@ STOCKHUB_CSV_TIME_ZONE = env("STOCKHUB_CSV_TIME_ZONE", default="America/New_York
 MASSIVE_API_KEY = env("MASSIVE_API_KEY", default="")
 MASSIVE_BASE_URL = env("MASSIVE_BASE_URL", default="https://api.massive.com")
 STOCKHUB_PROVIDER_TIMEOUT_SECONDS = env.float("STOCKHUB_PROVIDER_TIMEOUT_SECONDS", default=10.0)
+# Fault injection for chaos tests (ingest/providers/faults.py), e.g. "timeout=AAA;bad_rows=BBB;fail_rate=0.2".
+STOCKHUB_PROVIDER_FAULTS = env("STOCKHUB_PROVIDER_FAULTS", default="")
 STOCKHUB_SYNTHETIC_LATENCY_MS = env.int("STOCKHUB_SYNTHETIC_LATENCY_MS", default=0)
 STOCKHUB_MARKET_CALENDAR = env("STOCKHUB_MARKET_CALENDAR", default="XNYS")
 STOCKHUB_MARKET_TIME_ZONE = env("STOCKHUB_MARKET_TIME_ZONE", default="America/New_York")
@@ -195,6 +197,10 @@ STOCKHUB_DIRECT_FETCH_MAX_JOBS = env.int("STOCKHUB_DIRECT_FETCH_MAX_JOBS", defau
 STOCKHUB_DIRECT_FETCH_SECONDS = env.float("STOCKHUB_DIRECT_FETCH_SECONDS", default=10.0)
 STOCKHUB_REPUBLISH_AFTER_SECONDS = env.int("STOCKHUB_REPUBLISH_AFTER_SECONDS", default=120)
 # An incremental fetch starts this many days before the newest stored bar, to pick up corrections.
+# The universe the daily pipeline runs over unless its schedule entry names another.
+STOCKHUB_PIPELINE_UNIVERSE = env("STOCKHUB_PIPELINE_UNIVERSE", default="sp500")
+# At most one progress event per run per this many seconds (phase and run ends always go out).
+STOCKHUB_PROGRESS_EVENT_SECONDS = env.float("STOCKHUB_PROGRESS_EVENT_SECONDS", default=0.5)
 STOCKHUB_FETCH_OVERLAP_DAYS = env.int("STOCKHUB_FETCH_OVERLAP_DAYS", default=3)
 STOCKHUB_LOOKBACK_DAYS = {
     "hourly": env.int("STOCKHUB_LOOKBACK_DAYS_HOURLY", default=90),

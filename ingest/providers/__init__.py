@@ -28,4 +28,9 @@ def get_provider(name: str | None = None) -> Provider:
     if name not in PROVIDER_CLASSES:
         raise InvalidInput(f"provider {name!r} is unknown; choose one of: {', '.join(PROVIDER_CLASSES)}")
     module_name, _, class_name = PROVIDER_CLASSES[name].partition(":")
-    return getattr(importlib.import_module(module_name), class_name)()
+    provider = getattr(importlib.import_module(module_name), class_name)()
+    if settings.STOCKHUB_PROVIDER_FAULTS:  # chaos tests only: see providers/faults.py
+        from ingest.providers.faults import FaultyProvider, parse_faults
+
+        provider = FaultyProvider(provider, parse_faults(settings.STOCKHUB_PROVIDER_FAULTS))
+    return provider

@@ -22,6 +22,7 @@ from django.db.models import CharField, F, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from ingest.errors import ProviderError
 from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus, Ticker, Timeframe
 from ingest.services.derive import DERIVED_TIMEFRAMES
 from stockhub.errors import ErrorCode, StockHubError
@@ -211,7 +212,7 @@ def claim_job(*, job_id: int, token: int) -> FetchJob | None:
         if job is None or job.dispatch_token != token:
             return None
         if job.status == JobStatus.RUNNING and job.lease_expires_at and job.lease_expires_at > now:
-            if not _claimed_by_dead_local_worker(job.claimed_by):
+            if not claimed_by_dead_local_worker(job.claimed_by):
                 return None
         elif job.status != JobStatus.QUEUED and job.status != JobStatus.RUNNING:
             return None
@@ -238,7 +239,7 @@ def claim_job(*, job_id: int, token: int) -> FetchJob | None:
     return job
 
 
-def _claimed_by_dead_local_worker(claimed_by: str) -> bool:
+def claimed_by_dead_local_worker(claimed_by: str) -> bool:
     """A redelivery after a worker was killed: its process on this host is gone, so the lease means nothing."""
     host, _, pid = claimed_by.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
@@ -329,6 +330,7 @@ def run_job(*, job_id: int, token: int, work: Callable[[FetchJob], JobOutcome]) 
         rejected_by_reason=outcome.rejected_by_reason,
     )
     release_user_slot(job=job)
+    job_ended(job_ids=[job.id])
     logger.info(
         "job=%s %s ticker=%s timeframe=%s succeeded: %s",
         job.id,
@@ -355,10 +357,17 @@ def fetch_job_bars(job: FetchJob) -> JobOutcome:
         end=end,
         provider_name=job.params.get("provider"),
     )
+    if result.rows_read and result.rejected_total == result.rows_read:
+        reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(result.rejected.items()))
+        raise ProviderError(
+            f"{job.ticker.symbol}: all {result.rows_read} bars from the provider were invalid ({reasons})",
+            code=ErrorCode.VALIDATION_FAILED,
+        )
     changed = result.stored.new + result.stored.updated
-    # New daily bars also changed the weekly and monthly bars fetch_and_store derived from them.
+    # New daily bars also changed the weekly and monthly bars fetch_and_store derived from them. A pipeline
+    # run's import job leaves analysis to the run's own phases, which analyse 50 symbols at a time.
     derived = DERIVED_TIMEFRAMES if job.timeframe == Timeframe.DAILY else ()
-    for timeframe in (job.timeframe, *derived) if changed else ():
+    for timeframe in (job.timeframe, *derived) if changed and "run_id" not in job.params else ():
         request_job(
             kind=JobKind.COMPUTE_INDICATORS, ticker=job.ticker, timeframe=timeframe, reason=Reason.ANALYSIS
         )
@@ -423,6 +432,7 @@ def _fail_locked(job: FetchJob, code: str, message: str) -> None:
     job.finished_at, job.lease_expires_at = timezone.now(), None
     job.save(update_fields=["status", "error_code", "error_message", "finished_at", "lease_expires_at"])
     logger.warning("job=%s failed [%s] %s", job.id, code, message)
+    transaction.on_commit(partial(job_ended, job_ids=[job.id]))
 
 
 def fail_job(*, job_id: int, code: str, message: str) -> None:
@@ -434,6 +444,14 @@ def fail_job(*, job_id: int, code: str, message: str) -> None:
         lease_expires_at=None,
     )
     logger.warning("job=%s failed [%s] %s", job_id, code, message)
+    job_ended(job_ids=[job_id])
+
+
+def job_ended(*, job_ids: list[int]) -> None:
+    """Jobs ended (succeeded, failed or cancelled): tell the pipeline runs waiting for them, if any."""
+    from ingest.services.pipeline import record_import_outcomes
+
+    record_import_outcomes(job_ids=job_ids)
 
 
 def fail_job_unexpectedly(*, job_id: int, error: BaseException) -> None:
@@ -446,6 +464,7 @@ def cancel_jobs(*, job_ids: list[int]) -> int:
         status=JobStatus.CANCELLED, finished_at=timezone.now(), lease_expires_at=None
     )
     logger.info("cancelled %s of %s jobs asked for", cancelled, len(job_ids))
+    job_ended(job_ids=job_ids)
     return cancelled
 
 

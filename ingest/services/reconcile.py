@@ -51,3 +51,60 @@ def reconcile_jobs(*, now: datetime | None = None) -> ReconcileResult:
     if requeued or republished:
         logger.info("reconciler: %s jobs back from dead workers, %s re-published", requeued, republished)
     return ReconcileResult(requeued, republished, broker_reachable=True)
+
+
+@dataclass(frozen=True)
+class RunReconcileResult:
+    runs: int
+    imports_recorded: int
+    batches_resent: int
+
+
+def reconcile_runs(*, now: datetime | None = None) -> RunReconcileResult:
+    """Keep every running pipeline run moving: take the outcome of import jobs whose end was not recorded,
+    re-send analysis batches whose message was lost or whose worker died, and advance finished phases."""
+    from ingest.models import (
+        OPEN_SYMBOL_STATUSES,
+        Phase,
+        PipelineRun,
+        RunStatus,
+        SymbolRunStatus,
+        SymbolStatus,
+    )
+    from ingest.services.pipeline import advance_run, record_import_outcomes
+    from ingest.services.pipeline_batches import dispatch_batches
+
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=settings.STOCKHUB_REPUBLISH_AFTER_SECONDS)
+    depths = queue_depths() or {}
+    imports = resent = 0
+    runs = list(PipelineRun.objects.filter(status=RunStatus.RUNNING))
+    for run in runs:
+        rows = SymbolRunStatus.objects.filter(
+            run=run, phase=run.current_phase, status__in=OPEN_SYMBOL_STATUSES
+        )
+        if run.current_phase == Phase.IMPORT:
+            ended = rows.exclude(job__isnull=True).exclude(
+                job__status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+            )
+            job_ids = list(ended.values_list("job_id", flat=True))
+            record_import_outcomes(job_ids=job_ids)
+            imports += len(job_ids)
+            pending = list(rows.filter(status=SymbolStatus.PENDING).values_list("id", flat=True))
+            if pending:  # the phase began but its dispatch was cut short
+                from ingest.services.pipeline import dispatch_imports
+
+                dispatch_imports(run=run)
+        else:
+            lost = Q(status=SymbolStatus.PENDING) | Q(status=SymbolStatus.RUNNING, lease_expires_at__lt=now)
+            if depths.get("analysis") == 0:
+                lost |= Q(status=SymbolStatus.QUEUED, dispatched_at__lt=stale_before)
+            row_ids = list(rows.filter(lost).values_list("id", flat=True))
+            if row_ids:
+                resent += dispatch_batches(run=run, row_ids=row_ids)
+        advance_run(run_id=run.id)
+    if imports or resent:
+        logger.info(
+            "reconciler: runs=%s import outcomes recorded=%s batches re-sent=%s", len(runs), imports, resent
+        )
+    return RunReconcileResult(len(runs), imports, resent)
