@@ -83,3 +83,15 @@ def bars_between(
     if start is not None:
         return list(bars.filter(ts__gte=start).order_by("ts").values(*columns)[:limit])
     return list(reversed(bars.order_by("-ts").values(*columns)[:limit]))
+
+
+def ticker_queue(*, user=None, limit: int = 100) -> list[FetchJob]:
+    """The newest add-ticker entries (the caller's own unless staff), active ones first."""
+    entries = FetchJob.objects.filter(kind=JobKind.ADD_TICKER).select_related("ticker")
+    if user is not None and not user.is_staff:
+        entries = entries.filter(requested_by=user)
+    active = entries.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).order_by(
+        "priority", "created_at"
+    )
+    ended = entries.exclude(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).order_by("-created_at")
+    return (list(active[:limit]) + list(ended[:limit]))[:limit]

@@ -2,10 +2,11 @@
 
 from celery import shared_task
 
-from ingest.services.jobs import run_fetch_job
+from ingest.services.jobs import run_fetch_job, run_job
 from ingest.services.pipeline_batches import run_pipeline_batch
 from ingest.services.reconcile import reconcile_jobs, reconcile_runs
 from ingest.services.schedule import start_scheduled_run
+from ingest.services.ticker_queue import add_ticker_job
 from stockhub.jobtask import JobTask
 
 
@@ -39,3 +40,8 @@ def run_pipeline_batch_task(run_id: int, phase: str, row_ids: list[int]) -> None
 @shared_task(name="background.start_scheduled_run", ignore_result=True)
 def start_scheduled_run_task(universe: str = "sp500", timeframe: str = "daily", phases: str = "") -> None:
     start_scheduled_run(universe=universe, timeframe=timeframe, phases=phases or None)
+
+
+@shared_task(name="foreground.add_ticker", base=JobTask)
+def add_ticker_task(job_id: int, token: int) -> None:
+    run_job(job_id=job_id, token=token, work=add_ticker_job)

@@ -16,7 +16,10 @@ DERIVED_SOURCE = "derived"
 
 
 def derive_longer_bars(
-    *, ticker_ids: list[int], since: pd.Timestamp | None = None
+    *,
+    ticker_ids: list[int],
+    since: pd.Timestamp | None = None,
+    timeframes: tuple[str, ...] = DERIVED_TIMEFRAMES,
 ) -> dict[str, UpsertCounts]:
     """Recompute weekly and monthly bars from daily bars from the period containing `since` on.
 
@@ -33,7 +36,7 @@ def derive_longer_bars(
         month = period_start(pd.Series([pd.Timestamp(since)]).dt.tz_convert("UTC"), "monthly")
         first = period_start(month, "weekly")[0]
     daily = _daily_bars(ticker_ids=ticker_ids, since=first)
-    for timeframe in DERIVED_TIMEFRAMES:
+    for timeframe in timeframes:
         derived = aggregate_bars(daily, timeframe, by="ticker_id")
         if first is not None:
             derived = derived[derived["ts"] >= first]

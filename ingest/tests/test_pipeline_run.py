@@ -59,11 +59,14 @@ def worker_env(csv_path: Path, faults: str = "") -> dict[str, str]:
 class Subscriber:
     """Every pipeline event, in arrival order, from a real Redis pub/sub subscription."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, patterns: tuple[str, ...] | list[str] = ("stockhub:processing:*", "stockhub:errors")
+    ) -> None:
         self.client = redis.Redis.from_url(settings.REDIS_URL)
         self.pubsub = self.client.pubsub()
-        self.pubsub.psubscribe("stockhub:processing:*", "stockhub:errors")
-        self.pubsub.get_message(timeout=1)  # the subscribe confirmation
+        self.pubsub.psubscribe(*patterns)
+        for _ in patterns:
+            self.pubsub.get_message(timeout=1)  # the subscribe confirmations
         self.messages: list[tuple[str, dict]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._listen, daemon=True)
