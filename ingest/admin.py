@@ -1,9 +1,24 @@
 """Admin pages for market data and jobs."""
 
 from django.contrib import admin, messages
+from django.utils import timezone
 
-from ingest.models import AlertState, Bar, FetchJob, Ticker, Timeframe, Universe
+from ingest.errors import InvalidInput
+from ingest.models import (
+    AlertState,
+    Bar,
+    FetchJob,
+    PipelineRun,
+    RunStatus,
+    SymbolRunStatus,
+    SymbolStatus,
+    Ticker,
+    Timeframe,
+    Universe,
+)
+from ingest.run_progress import run_progress
 from ingest.services.jobs import cancel_jobs, retry_jobs
+from ingest.services.pipeline import cancel_run, retry_run
 from ingest.services.refresh import request_refresh
 from stockhub.queues import Reason
 
@@ -106,4 +121,98 @@ class AlertStateAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class SymbolRunStatusInline(admin.TabularInline):
+    model = SymbolRunStatus
+    fields = [
+        "ticker",
+        "phase",
+        "status",
+        "error_code",
+        "error_message",
+        "attempts",
+        "rows_stored",
+        "duration_ms",
+    ]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    max_num = 0
+
+    def get_queryset(self, request):
+        # Failures first: on a 505-symbol run they are what a person opens the page for.
+        return (
+            super().get_queryset(request).select_related("ticker").order_by("-error_code", "ticker__symbol")
+        )
+
+
+@admin.register(PipelineRun)
+class PipelineRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "universe", "timeframe", "session_date", "trigger", "status", "current_phase",
+                    "percent_done", "total_symbols", "failed_count", "started_at", "duration"]  # fmt: skip
+    list_filter = ["status", "trigger", "timeframe", "universe"]
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in PipelineRun._meta.fields]
+    inlines = [SymbolRunStatusInline]
+    actions = ["cancel_selected", "retry_failed_symbols"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # runs start from the pipeline page, the API or run_pipeline, which check the rules
+
+    @admin.display(description="%")
+    def percent_done(self, run: PipelineRun) -> str:
+        return (
+            f"{run_progress(run=run).percent:.0f}"
+            if run.status == RunStatus.RUNNING
+            else f"{run.percent:.0f}"
+        )
+
+    @admin.display(description="failed")
+    def failed_count(self, run: PipelineRun) -> int:
+        return run.symbols.filter(status=SymbolStatus.FAILED).count()
+
+    @admin.display(description="duration")
+    def duration(self, run: PipelineRun) -> str:
+        if not run.started_at:
+            return "-"
+        return f"{((run.finished_at or timezone.now()) - run.started_at).total_seconds():.0f} s"
+
+    @admin.action(description="Cancel selected runs (queued symbols stop, running ones finish)")
+    def cancel_selected(self, request, queryset) -> None:
+        for run in queryset.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]):
+            cancel_run(run_id=run.id, reason=f"cancelled by {request.user.get_username()} in admin")
+            self.message_user(request, f"run {run.id} cancelled")
+
+    @admin.action(description="Retry the failed symbols of selected runs (a new linked run each)")
+    def retry_failed_symbols(self, request, queryset) -> None:
+        for run in queryset:
+            try:
+                start = retry_run(run_id=run.id, requested_by=request.user)
+            except InvalidInput as error:
+                self.message_user(request, f"run {run.id}: {error.message}", level=messages.WARNING)
+                continue
+            self.message_user(request, f"run {start.run_id} retries {start.symbols} symbols of run {run.id}")
+
+
+@admin.register(SymbolRunStatus)
+class SymbolRunStatusAdmin(admin.ModelAdmin):
+    list_display = [
+        "run",
+        "ticker",
+        "phase",
+        "status",
+        "error_code",
+        "attempts",
+        "rows_stored",
+        "duration_ms",
+    ]
+    list_filter = ["status", "phase", "error_code"]
+    search_fields = ["ticker__symbol"]
+    list_select_related = ["ticker", "run"]
+    readonly_fields = [f.name for f in SymbolRunStatus._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
         return False

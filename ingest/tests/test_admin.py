@@ -78,3 +78,26 @@ def test_cancel_leaves_running_jobs_alone_and_retry_asks_again_for_ended_ones(ad
         ("FFF", JobStatus.QUEUED, 5),
         ("QQQ", JobStatus.QUEUED, 5),
     ]
+
+
+def test_run_pages_list_filter_and_retry_failed_symbols(admin_client):
+    from ingest.models import PipelineRun, RunStatus, SymbolRunStatus, SymbolStatus
+    from ingest.services.pipeline import start_pipeline_run
+    from ingest.services.universes import Member, load_universe
+
+    load_universe(slug="pair", members=[Member("AAA"), Member("BBB")])
+    run_id = start_pipeline_run(universe="pair", trigger="manual", phases="import").run_id
+    PipelineRun.objects.filter(id=run_id).update(status=RunStatus.COMPLETED_WITH_ERRORS)
+    SymbolRunStatus.objects.filter(run_id=run_id, ticker__symbol="BBB").update(
+        status=SymbolStatus.FAILED, error_code="SYMBOL_NOT_FOUND"
+    )
+    assert admin_client.get("/admin/ingest/pipelinerun/").status_code == 200
+    page = admin_client.get(f"/admin/ingest/pipelinerun/{run_id}/change/")
+    assert page.status_code == 200 and b"SYMBOL_NOT_FOUND" in page.content
+    listed = admin_client.get("/admin/ingest/symbolrunstatus/?error_code=SYMBOL_NOT_FOUND&q=BBB")
+    assert listed.status_code == 200 and b"BBB" in listed.content and b"AAA" not in listed.content
+    admin_client.post(
+        "/admin/ingest/pipelinerun/", {"action": "retry_failed_symbols", "_selected_action": [run_id]}
+    )
+    retry = PipelineRun.objects.get(retry_of_id=run_id)
+    assert list(retry.symbols.values_list("ticker__symbol", flat=True)) == ["BBB"]
