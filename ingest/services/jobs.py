@@ -396,15 +396,20 @@ def retry_delay_seconds(*, attempts: int, retry_after: float | None = None) -> f
 
 
 def _end_or_retry(*, job: FetchJob, error: StockHubError) -> None:
+    if not error.counts_as_attempt:
+        # Our own rate limiter said "not yet": the provider was never asked, so the attempt is given back
+        # and the job waits for its turn (retry_after already spaces waiting jobs one slot apart).
+        _queue_again(job=job, error=error, delay=error.retry_after or 0.0, give_back_attempt=True)
+        logger.info(
+            "job=%s ticker=%s waits %.1fs for a provider request slot",
+            job.id,
+            job.ticker.symbol,
+            error.retry_after,
+        )
+        return
     if error.retryable and job.attempts < settings.STOCKHUB_JOB_MAX_ATTEMPTS:
         delay = retry_delay_seconds(attempts=job.attempts, retry_after=error.retry_after)
-        FetchJob.objects.filter(id=job.id).update(
-            status=JobStatus.QUEUED,
-            error_code=error.code,
-            error_message=error.message,
-            lease_expires_at=None,
-            not_before=timezone.now() + timedelta(seconds=delay),
-        )
+        _queue_again(job=job, error=error, delay=delay)
         logger.warning(
             "job=%s ticker=%s attempt %s failed [%s]; retrying in %.1fs",
             job.id,
@@ -413,9 +418,22 @@ def _end_or_retry(*, job: FetchJob, error: StockHubError) -> None:
             error.code,
             delay,
         )
-        publish_job(job_id=job.id, countdown=delay)
         return
     fail_job(job_id=job.id, code=error.code, message=error.message)
+
+
+def _queue_again(
+    *, job: FetchJob, error: StockHubError, delay: float, give_back_attempt: bool = False
+) -> None:
+    FetchJob.objects.filter(id=job.id).update(
+        status=JobStatus.QUEUED,
+        attempts=F("attempts") - int(give_back_attempt),
+        error_code=error.code,
+        error_message=error.message,
+        lease_expires_at=None,
+        not_before=timezone.now() + timedelta(seconds=delay),
+    )
+    publish_job(job_id=job.id, countdown=delay)
 
 
 def _fail_locked(job: FetchJob, code: str, message: str) -> None:
