@@ -303,7 +303,8 @@ class JobOutcome:
 def run_job(*, job_id: int, token: int, work: Callable[[FetchJob], JobOutcome]) -> None:
     """Claim the job, do its `work`, record the outcome; a redelivered or superseded message does nothing.
 
-    A StockHubError from `work` is retried (transient codes, with backoff) or fails the job with its code.
+    A StockHubError from `work` is retried (transient codes, with backoff) or fails the job with its code;
+    one that does not count as an attempt (our own rate limiter's RateLimitWait) only waits for its turn.
     """
     job = claim_job(job_id=job_id, token=token)
     if job is None:
