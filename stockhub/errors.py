@@ -20,6 +20,10 @@ class ErrorCode(models.TextChoices):
 class StockHubError(Exception):
     """An error we understand: `code` says what kind, `retryable` whether trying again may help."""
 
+    # False for a wait we impose on ourselves (ingest.errors.RateLimitWait): the job is queued again after
+    # retry_after and the attempt is given back, however many times that takes.
+    counts_as_attempt = True
+
     def __init__(
         self,
         message: str,

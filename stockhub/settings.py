@@ -170,6 +170,21 @@ STOCKHUB_CSV_PATH = env("STOCKHUB_CSV_PATH", default=str(BASE_DIR.parent / "shar
 STOCKHUB_CSV_TIME_ZONE = env("STOCKHUB_CSV_TIME_ZONE", default="America/New_York")
 MASSIVE_API_KEY = env("MASSIVE_API_KEY", default="")
 MASSIVE_BASE_URL = env("MASSIVE_BASE_URL", default="https://api.massive.com")
+# Requests a minute each provider may get from all workers together (ingest/ratelimit.py); a provider not
+# listed, or 0, is unlimited. Massive's free plan allows 5; Yahoo publishes no limit.
+STOCKHUB_RATE_LIMITS_PER_MINUTE = {
+    name: float(value)
+    for name, value in env.dict(
+        "STOCKHUB_RATE_LIMITS_PER_MINUTE", default={"massive": 5, "yfinance": 60}
+    ).items()
+}
+# Requests a provider may get at once after a quiet spell (default 1: evenly spaced, so a per-minute window
+# on the provider's side never sees more than the limit).
+STOCKHUB_RATE_LIMIT_BURSTS = {
+    name: int(value) for name, value in env.dict("STOCKHUB_RATE_LIMIT_BURSTS", default={}).items()
+}
+# A fetch sleeps up to this long for its request slot; a longer wait queues the job again (no attempt used).
+STOCKHUB_RATE_LIMIT_MAX_WAIT_SECONDS = env.float("STOCKHUB_RATE_LIMIT_MAX_WAIT_SECONDS", default=5.0)
 STOCKHUB_PROVIDER_TIMEOUT_SECONDS = env.float("STOCKHUB_PROVIDER_TIMEOUT_SECONDS", default=10.0)
 # Fault injection for chaos tests (ingest/providers/faults.py), e.g. "timeout=AAA;bad_rows=BBB;fail_rate=0.2".
 STOCKHUB_PROVIDER_FAULTS = env("STOCKHUB_PROVIDER_FAULTS", default="")

@@ -9,10 +9,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+from django.conf import settings
 from django.db import DatabaseError
 
 from ingest.errors import StorageError
 from ingest.models import Ticker, Timeframe, normalize_symbol
+from ingest.ratelimit import acquire_provider_slot
 from ingest.services.derive import derive_longer_bars
 from ingest.services.storage import UpsertCounts, ticker_ids_for, upsert_bars, upsert_bars_in_batches
 from ingest.validation import validate_bars
@@ -114,12 +116,26 @@ def store_bars(*, ticker: Ticker, timeframe: str, bars: pd.DataFrame, source: st
 
 
 def fetch_and_store(
-    *, ticker: Ticker, timeframe: str, start: datetime, end: datetime, provider_name: str | None = None
+    *,
+    ticker: Ticker,
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+    provider_name: str | None = None,
+    max_rate_limit_wait_seconds: float | None = None,
 ) -> StoreResult:
-    """Fetch one ticker's bars from a provider and store them; weekly/monthly are then re-derived from daily."""
+    """Fetch one ticker's bars from a provider and store them; weekly/monthly are then re-derived from daily.
+
+    The provider's rate limit (ingest.ratelimit) is waited for up to `max_rate_limit_wait_seconds`
+    (default STOCKHUB_RATE_LIMIT_MAX_WAIT_SECONDS); a longer wait raises RateLimitWait.
+    """
     from ingest.providers import get_provider
 
     provider = get_provider(provider_name)
+    if max_rate_limit_wait_seconds is None:
+        max_rate_limit_wait_seconds = settings.STOCKHUB_RATE_LIMIT_MAX_WAIT_SECONDS
+    # One slot per fetch: a fetch is one request, save the rare extra page or Massive's ticker lookup.
+    acquire_provider_slot(provider=provider.name, max_wait_seconds=max_rate_limit_wait_seconds)
     frame = provider.fetch_bars(ticker.symbol, timeframe, start, end)
     result = store_bars(ticker=ticker, timeframe=timeframe, bars=frame, source=provider.name)
     if timeframe == Timeframe.DAILY and result.stored.new + result.stored.updated:

@@ -304,7 +304,8 @@ class JobOutcome:
 def run_job(*, job_id: int, token: int, work: Callable[[FetchJob], JobOutcome]) -> None:
     """Claim the job, do its `work`, record the outcome; a redelivered or superseded message does nothing.
 
-    A StockHubError from `work` is retried (transient codes, with backoff) or fails the job with its code.
+    A StockHubError from `work` is retried (transient codes, with backoff) or fails the job with its code;
+    one that does not count as an attempt (our own rate limiter's RateLimitWait) only waits for its turn.
     """
     job = claim_job(job_id=job_id, token=token)
     if job is None:
@@ -405,15 +406,20 @@ def retry_delay_seconds(*, attempts: int, retry_after: float | None = None) -> f
 
 
 def _end_or_retry(*, job: FetchJob, error: StockHubError) -> None:
+    if not error.counts_as_attempt:
+        # Our own rate limiter said "not yet": the provider was never asked, so the attempt is given back
+        # and the job waits for its turn (retry_after already spaces waiting jobs one slot apart).
+        _queue_again(job=job, error=error, delay=error.retry_after or 0.0, give_back_attempt=True)
+        logger.info(
+            "job=%s ticker=%s waits %.1fs for a provider request slot",
+            job.id,
+            job.ticker.symbol,
+            error.retry_after,
+        )
+        return
     if error.retryable and job.attempts < settings.STOCKHUB_JOB_MAX_ATTEMPTS:
         delay = retry_delay_seconds(attempts=job.attempts, retry_after=error.retry_after)
-        FetchJob.objects.filter(id=job.id).update(
-            status=JobStatus.QUEUED,
-            error_code=error.code,
-            error_message=error.message,
-            lease_expires_at=None,
-            not_before=timezone.now() + timedelta(seconds=delay),
-        )
+        _queue_again(job=job, error=error, delay=delay)
         logger.warning(
             "job=%s ticker=%s attempt %s failed [%s]; retrying in %.1fs",
             job.id,
@@ -422,9 +428,22 @@ def _end_or_retry(*, job: FetchJob, error: StockHubError) -> None:
             error.code,
             delay,
         )
-        publish_job(job_id=job.id, countdown=delay)
         return
     fail_job(job_id=job.id, code=error.code, message=error.message)
+
+
+def _queue_again(
+    *, job: FetchJob, error: StockHubError, delay: float, give_back_attempt: bool = False
+) -> None:
+    FetchJob.objects.filter(id=job.id).update(
+        status=JobStatus.QUEUED,
+        attempts=F("attempts") - int(give_back_attempt),
+        error_code=error.code,
+        error_message=error.message,
+        lease_expires_at=None,
+        not_before=timezone.now() + timedelta(seconds=delay),
+    )
+    publish_job(job_id=job.id, countdown=delay)
 
 
 def _fail_locked(job: FetchJob, code: str, message: str) -> None:

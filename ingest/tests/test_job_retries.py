@@ -38,6 +38,7 @@ def start_worker(workers, server) -> None:
             "STOCKHUB_RETRY_BASE_SECONDS": "0.2",
             "STOCKHUB_RETRY_MAX_SECONDS": "0.5",
             "STOCKHUB_JOB_MAX_ATTEMPTS": "3",
+            "STOCKHUB_RATE_LIMITS_PER_MINUTE": "massive=0",  # only Massive's own answers limit these tests
         },
     )
 

@@ -26,6 +26,9 @@ from stockhub.errors import ErrorCode, StockHubError
 from stockhub.queues import fetch_reason_for_priority
 
 POLL_SECONDS = 0.5
+# --sync waits its turn under the provider's rate limit (a person asked for these symbols, here and now)
+# instead of failing a symbol whose slot is more than STOCKHUB_RATE_LIMIT_MAX_WAIT_SECONDS away.
+SYNC_RATE_LIMIT_WAIT_SECONDS = 3600.0
 
 
 def _date(text: str) -> datetime:
@@ -143,6 +146,7 @@ class Command(BaseCommand):
                     start=start,
                     end=end,
                     provider_name=options["provider"],
+                    max_rate_limit_wait_seconds=SYNC_RATE_LIMIT_WAIT_SECONDS,
                 )
             except StockHubError as error:
                 failures += 1
