@@ -89,7 +89,9 @@ def claim_rows(*, run_id: int, phase: str, row_ids: list[int]) -> list[SymbolRun
     now = timezone.now()
     with transaction.atomic():
         rows = list(
-            SymbolRunStatus.objects.select_for_update(skip_locked=True)
+            # of=("self",): lock only the symbol rows. Without it PostgreSQL also locks the joined run row, and
+            # a second worker claiming its batch at the same moment would skip every row of its own.
+            SymbolRunStatus.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(id__in=row_ids, run_id=run_id, phase=phase, run__status=RunStatus.RUNNING)
             .filter(Q(status=SymbolStatus.QUEUED) | Q(status=SymbolStatus.RUNNING))
             .select_related("ticker")
@@ -117,6 +119,7 @@ def run_pipeline_batch(*, run_id: int, phase: str, row_ids: list[int]) -> None:
     from ingest.services.pipeline import advance_run
 
     rows = claim_rows(run_id=run_id, phase=phase, row_ids=row_ids)
+    _resend_skipped(run_id=run_id, phase=phase, row_ids=row_ids, claimed=rows)
     if not rows:
         return
     run = PipelineRun.objects.get(id=run_id)
@@ -132,6 +135,21 @@ def run_pipeline_batch(*, run_id: int, phase: str, row_ids: list[int]) -> None:
         else:
             _fail_rows(rows, run, phase, error)
     advance_run(run_id=run_id)
+
+
+def _resend_skipped(*, run_id: int, phase: str, row_ids: list[int], claimed: list[SymbolRunStatus]) -> None:
+    """Rows still queued that the claim skipped (locked by another transaction just then) are sent again in
+    a second, rather than left for the reconciler's next pass."""
+    skipped = set(row_ids) - {row.id for row in claimed}
+    if not skipped:
+        return
+    waiting = list(
+        SymbolRunStatus.objects.filter(
+            id__in=skipped, phase=phase, status=SymbolStatus.QUEUED, run__status=RunStatus.RUNNING
+        ).values_list("id", flat=True)
+    )
+    if waiting:
+        send_batch(run_id=run_id, phase=phase, row_ids=waiting, countdown=1.0)
 
 
 def _analyse(rows: list[SymbolRunStatus], run: PipelineRun, phase: str) -> None:

@@ -28,6 +28,7 @@ from ingest.models import (
     normalize_symbol,
     validate_symbol,
 )
+from ingest.ratelimit import acquire_provider_slot
 from ingest.services.derive import derive_longer_bars
 from ingest.services.imports import store_bars
 from ingest.services.jobs import JobOutcome, JobRequest, cancel_jobs, request_job, retry_jobs
@@ -179,8 +180,12 @@ def _fetch(job: FetchJob, timeframe: str, *, required: bool) -> tuple[int, int]:
         if newest
         else now - timedelta(days=settings.STOCKHUB_LOOKBACK_DAYS[timeframe])
     )
+    provider = get_provider(job.params.get("provider"))
     try:
-        frame = get_provider(job.params.get("provider")).fetch_bars(job.ticker.symbol, timeframe, start, now)
+        acquire_provider_slot(
+            provider=provider.name, max_wait_seconds=settings.STOCKHUB_RATE_LIMIT_MAX_WAIT_SECONDS
+        )
+        frame = provider.fetch_bars(job.ticker.symbol, timeframe, start, now)
     except StockHubError as error:
         if required or error.retryable:
             raise
@@ -188,12 +193,7 @@ def _fetch(job: FetchJob, timeframe: str, *, required: bool) -> tuple[int, int]:
             "job=%s ticker=%s: no %s bars (%s); going on", job.id, job.ticker.symbol, timeframe, error.message
         )
         return 0, 0
-    result = store_bars(
-        ticker=job.ticker,
-        timeframe=timeframe,
-        bars=frame,
-        source=job.params.get("provider") or settings.STOCKHUB_PROVIDER,
-    )
+    result = store_bars(ticker=job.ticker, timeframe=timeframe, bars=frame, source=provider.name)
     if required and result.rows_read and result.rejected_total == result.rows_read:
         raise InvalidInput(
             f"all {result.rows_read} {timeframe} bars of {job.ticker.symbol} from the provider were invalid"
