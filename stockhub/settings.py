@@ -212,10 +212,27 @@ STOCKHUB_ALERT_MIN_EFFICIENCY_PERCENT = env.float("STOCKHUB_ALERT_MIN_EFFICIENCY
 # Database connections a bulk import writes on at once (PostgreSQL only; one per core is the sweet spot).
 STOCKHUB_IMPORT_WORKERS = env.int("STOCKHUB_IMPORT_WORKERS", default=2)
 
+# text: "time level logger message"; json: one object per line with the job, run, symbol, queue and task.
+STOCKHUB_LOG_FORMAT = env("STOCKHUB_LOG_FORMAT", default="text")
+if STOCKHUB_LOG_FORMAT not in ("text", "json"):
+    raise ConfigError(f"STOCKHUB_LOG_FORMAT={STOCKHUB_LOG_FORMAT!r} is unknown; use text or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "stockhub.logcontext.ContextFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "stockhub.logcontext.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": STOCKHUB_LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+# Celery workers keep this LOGGING (so STOCKHUB_LOG_FORMAT applies to them too) instead of replacing the root
+# logger's handlers with their own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
