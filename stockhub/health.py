@@ -124,14 +124,18 @@ def check_beat(*, now: datetime) -> Check:
 
 
 def readiness(*, now: datetime | None = None) -> Readiness:
-    """Every part's state; ready only when all are ok. The workers are not asked when the broker is down."""
+    """Every part's state; ready only when all are ok. The workers are not asked when the broker is down, nor
+    beat's heartbeat read when the database is."""
     now = now or timezone.now()
     checks = {"database": _timed(check_database), "broker": _timed(check_broker)}
     if checks["broker"].ok:
         checks["workers"] = _timed(check_workers)
     else:
         checks["workers"] = Check(False, error="not checked: the broker is unreachable")
-    checks["beat"] = _timed(lambda: check_beat(now=now))
+    if checks["database"].ok:
+        checks["beat"] = _timed(lambda: check_beat(now=now))
+    else:  # a second wait for the same dead server would only double the time the probe takes
+        checks["beat"] = Check(False, error="not checked: the database is unreachable")
     return Readiness(ok=all(check.ok for check in checks.values()), checks=checks)
 
 
