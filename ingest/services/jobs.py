@@ -317,9 +317,8 @@ def run_job(*, job_id: int, token: int, work: Callable[[FetchJob], JobOutcome]) 
             release_user_slot(job=job)
             return
         except Exception as error:
-            fail_job_unexpectedly(
-                job_id=job.id, error=error
-            )  # before the release, so the slot really is free
+            # before the release, so the slot really is free
+            fail_job_unexpectedly(job_id=job.id, error=error)
             release_user_slot(job=job)
             raise
         FetchJob.objects.filter(id=job.id).update(
