@@ -233,10 +233,38 @@ STOCKHUB_ALERT_MIN_EFFICIENCY_PERCENT = env.float("STOCKHUB_ALERT_MIN_EFFICIENCY
 # Database connections a bulk import writes on at once (PostgreSQL only; one per core is the sweet spot).
 STOCKHUB_IMPORT_WORKERS = env.int("STOCKHUB_IMPORT_WORKERS", default=2)
 
+# --- Health, readiness and metrics (stockhub/health.py, ingest/metrics.py; docs/operations.md) ---
+# /readyz fails when beat has not sent the every-minute reconcile task for this long.
+STOCKHUB_BEAT_HEARTBEAT_MAX_AGE_SECONDS = env.int("STOCKHUB_BEAT_HEARTBEAT_MAX_AGE_SECONDS", default=180)
+# How long /readyz waits for the workers to say which queues they consume.
+STOCKHUB_READYZ_WORKER_TIMEOUT_SECONDS = env.float("STOCKHUB_READYZ_WORKER_TIMEOUT_SECONDS", default=1.0)
+# Set: /metrics wants "Authorization: Bearer <token>". Unset: /metrics is open (internal network only).
+STOCKHUB_METRICS_TOKEN = env("STOCKHUB_METRICS_TOKEN", default="")
+# Beat writes each entry's last_run_at after every task it sends (default: every 3 minutes), so the reconcile
+# entry's last_run_at is a heartbeat to the minute; one UPDATE a minute.
+CELERY_BEAT_SYNC_EVERY = 1
+
+# text: "time level logger message"; json: one object per line with the job, run, symbol, queue and task.
+STOCKHUB_LOG_FORMAT = env("STOCKHUB_LOG_FORMAT", default="text")
+if STOCKHUB_LOG_FORMAT not in ("text", "json"):
+    raise ConfigError(f"STOCKHUB_LOG_FORMAT={STOCKHUB_LOG_FORMAT!r} is unknown; use text or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "stockhub.logcontext.ContextFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "stockhub.logcontext.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": STOCKHUB_LOG_FORMAT,
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+# Celery workers keep this LOGGING (so STOCKHUB_LOG_FORMAT applies to them too) instead of replacing the root
+# logger's handlers with their own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

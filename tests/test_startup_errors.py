@@ -98,6 +98,7 @@ def assert_one_line_naming(result: subprocess.CompletedProcess, variable: str) -
         (["manage.py", "check"], "DATABASE_URL", "foo://x"),
         (["manage.py", "check"], "STOCKHUB_PROVIDER", "nope"),
         (["manage.py", "check"], "CELERY_BROKER_URL", "ftp://x"),
+        (["manage.py", "check"], "STOCKHUB_LOG_FORMAT", "xml"),
         (["-m", "stockhub.preflight"], "DATABASE_URL", "foo://x"),
         (["-m", "stockhub.preflight"], "STOCKHUB_PROVIDER", "nope"),
         (["-m", "stockhub.preflight"], "FLOWER_BASIC_AUTH", "admin-without-password"),

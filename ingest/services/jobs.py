@@ -26,6 +26,7 @@ from ingest.errors import ProviderError
 from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus, Ticker, Timeframe
 from ingest.services.derive import DERIVED_TIMEFRAMES
 from stockhub.errors import ErrorCode, StockHubError
+from stockhub.logcontext import log_context
 from stockhub.queues import PRIORITY_BANDS, Queue, Reason, broker_priority, route
 
 logger = logging.getLogger(__name__)
@@ -310,36 +311,40 @@ def run_job(*, job_id: int, token: int, work: Callable[[FetchJob], JobOutcome]) 
     job = claim_job(job_id=job_id, token=token)
     if job is None:
         return
-    try:
-        outcome = work(job)
-    except StockHubError as error:
-        _end_or_retry(job=job, error=error)
+    with log_context(
+        job_id=job.id, run_id=job.params.get("run_id"), symbol=job.ticker.symbol, queue=job.queue
+    ):
+        try:
+            outcome = work(job)
+        except StockHubError as error:
+            _end_or_retry(job=job, error=error)
+            release_user_slot(job=job)
+            return
+        except Exception as error:
+            # before the release, so the slot really is free
+            fail_job_unexpectedly(job_id=job.id, error=error)
+            release_user_slot(job=job)
+            raise
+        FetchJob.objects.filter(id=job.id).update(
+            status=JobStatus.SUCCEEDED,
+            finished_at=timezone.now(),
+            lease_expires_at=None,
+            error_code="",
+            error_message="",
+            rows_stored=outcome.rows_stored,
+            rows_rejected=outcome.rows_rejected,
+            rejected_by_reason=outcome.rejected_by_reason,
+        )
         release_user_slot(job=job)
-        return
-    except Exception as error:
-        fail_job_unexpectedly(job_id=job.id, error=error)  # before the release, so the slot really is free
-        release_user_slot(job=job)
-        raise
-    FetchJob.objects.filter(id=job.id).update(
-        status=JobStatus.SUCCEEDED,
-        finished_at=timezone.now(),
-        lease_expires_at=None,
-        error_code="",
-        error_message="",
-        rows_stored=outcome.rows_stored,
-        rows_rejected=outcome.rows_rejected,
-        rejected_by_reason=outcome.rejected_by_reason,
-    )
-    release_user_slot(job=job)
-    job_ended(job_ids=[job.id])
-    logger.info(
-        "job=%s %s ticker=%s timeframe=%s succeeded: %s",
-        job.id,
-        job.kind,
-        job.ticker.symbol,
-        job.timeframe,
-        outcome.summary,
-    )
+        job_ended(job_ids=[job.id])
+        logger.info(
+            "job=%s %s ticker=%s timeframe=%s succeeded: %s",
+            job.id,
+            job.kind,
+            job.ticker.symbol,
+            job.timeframe,
+            outcome.summary,
+        )
 
 
 def run_fetch_job(*, job_id: int, token: int) -> None:

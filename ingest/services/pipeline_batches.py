@@ -29,6 +29,7 @@ from ingest.services import pipeline_events as events
 from ingest.services.derive import DERIVED_TIMEFRAMES
 from ingest.services.jobs import claimed_by_dead_local_worker, worker_id
 from stockhub.errors import ErrorCode, StockHubError
+from stockhub.logcontext import log_context
 from stockhub.queues import Queue, Reason, broker_priority, route
 
 logger = logging.getLogger(__name__)
@@ -116,12 +117,16 @@ def _lease_lost(row: SymbolRunStatus, now: datetime) -> bool:
 
 def run_pipeline_batch(*, run_id: int, phase: str, row_ids: list[int]) -> None:
     """Analyse a batch of a run's symbols for `phase` and move them on; a redelivered batch does nothing."""
+    with log_context(run_id=run_id, queue=Queue.ANALYSIS):
+        rows = claim_rows(run_id=run_id, phase=phase, row_ids=row_ids)
+        _resend_skipped(run_id=run_id, phase=phase, row_ids=row_ids, claimed=rows)
+        if rows:
+            _run_claimed(rows, run_id, phase)
+
+
+def _run_claimed(rows: list[SymbolRunStatus], run_id: int, phase: str) -> None:
     from ingest.services.pipeline import advance_run
 
-    rows = claim_rows(run_id=run_id, phase=phase, row_ids=row_ids)
-    _resend_skipped(run_id=run_id, phase=phase, row_ids=row_ids, claimed=rows)
-    if not rows:
-        return
     run = PipelineRun.objects.get(id=run_id)
     try:
         _analyse(rows, run, phase)

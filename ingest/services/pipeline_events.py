@@ -51,9 +51,11 @@ def publish_progress_throttled(*, run: PipelineRun) -> bool:
     The conditional update also refuses a percent lower than the one announced last, so a slower worker
     computing an older figure can never make a subscriber's progress bar go backwards.
     """
-    progress = run_progress(run=run)
     now = timezone.now()
     window = timedelta(seconds=settings.STOCKHUB_PROGRESS_EVENT_SECONDS)
+    if run.progress_published_at and run.progress_published_at > now - window:
+        return False  # most job ends land here: no need to count the run's rows
+    progress = run_progress(run=run)
     claimed = (
         PipelineRun.objects.filter(id=run.id, percent__lte=progress.percent)
         .filter(Q(progress_published_at__isnull=True) | Q(progress_published_at__lte=now - window))

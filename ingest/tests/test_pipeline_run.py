@@ -102,7 +102,9 @@ def test_a_full_run_stores_every_bar_reports_faults_by_code_and_a_retry_complete
     csv_path, frame = market_csv
     faults = f"timeout={','.join(TIMEOUT)};bad_rows={','.join(BAD_ROWS)}"
     workers.start("background", concurrency=2, env=worker_env(csv_path, faults))
-    workers.start("analysis", concurrency=2, env=worker_env(csv_path, faults))  # two claims at once, as in the Procfile
+    workers.start(
+        "analysis", concurrency=2, env=worker_env(csv_path, faults)
+    )  # two claims at once, as in the Procfile
     universe = make_universe(frame, extra=[UNKNOWN])
     subscriber = Subscriber()
 
