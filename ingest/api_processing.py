@@ -30,7 +30,7 @@ from ingest.models import (
 )
 from ingest.run_progress import run_progress
 from ingest.selectors import ticker_queue
-from ingest.services import pipeline, schedule
+from ingest.services import control, pipeline, schedule
 from ingest.services import ticker_queue as tickers
 from stockhub.api import validated_query
 
@@ -349,7 +349,76 @@ def ticker_retry_view(request: Request, symbol: str) -> Response:
     return Response(TickerEntrySerializer([_entry(job_id) for job_id in job_ids], many=True).data, status=202)
 
 
+class QueueStateSerializer(serializers.Serializer):
+    queue = serializers.CharField()
+    paused = serializers.BooleanField()
+    reason = serializers.CharField()
+    changed_at = serializers.DateTimeField()
+
+
+@extend_schema(
+    request=None,
+    responses=QueueStateSerializer,
+    summary="Pause a queue (staff): nothing new starts, queued work waits",
+)
+@api_view(["POST"])
+@permission_classes([IsAdminUser])
+def queue_pause_view(request: Request, name: str) -> Response:
+    try:
+        state = control.pause_queue(
+            queue=name,
+            user=request.user,
+            reason=str(request.data.get("reason", ""))[:200] if isinstance(request.data, dict) else "",
+        )
+    except InvalidInput as error:
+        raise NotFound(error.message) from None
+    return Response(QueueStateSerializer(state).data)
+
+
+@extend_schema(request=None, responses=QueueStateSerializer, summary="Resume a paused queue (staff)")
+@api_view(["POST"])
+@permission_classes([IsAdminUser])
+def queue_resume_view(request: Request, name: str) -> Response:
+    try:
+        state = control.resume_queue(queue=name, user=request.user)
+    except InvalidInput as error:
+        raise NotFound(error.message) from None
+    return Response(QueueStateSerializer(state).data)
+
+
+@extend_schema(
+    request=None, responses=RunDetailSerializer, summary="Pause a running run (staff); 409 unless running"
+)
+@api_view(["POST"])
+@permission_classes([IsAdminUser])
+def run_pause_view(request: Request, run_id: int) -> Response:
+    _run_or_404(run_id)
+    try:
+        run = control.pause_run(run_id=run_id, user=request.user)
+    except InvalidInput as error:
+        raise Conflict(error.message) from None
+    return Response(_detail(_run_or_404(run.id)))
+
+
+@extend_schema(
+    request=None, responses=RunDetailSerializer, summary="Resume a paused run (staff); 409 unless paused"
+)
+@api_view(["POST"])
+@permission_classes([IsAdminUser])
+def run_resume_view(request: Request, run_id: int) -> Response:
+    _run_or_404(run_id)
+    try:
+        run = control.resume_run(run_id=run_id, user=request.user)
+    except InvalidInput as error:
+        raise Conflict(error.message) from None
+    return Response(_detail(_run_or_404(run.id)))
+
+
 urlpatterns = [
+    path("queues/<str:name>/pause", queue_pause_view, name="api-queue-pause"),
+    path("queues/<str:name>/resume", queue_resume_view, name="api-queue-resume"),
+    path("processing/pause/<int:run_id>", run_pause_view, name="api-processing-pause"),
+    path("processing/resume/<int:run_id>", run_resume_view, name="api-processing-resume"),
     path("processing/trigger-manual", trigger_view, name="api-processing-trigger"),
     path("processing/status", current_status_view, name="api-processing-status"),
     path("processing/status/<int:run_id>", run_status_view, name="api-processing-run"),

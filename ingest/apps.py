@@ -1,7 +1,7 @@
 import warnings
 
 import pandas as pd
-from celery.signals import celeryd_after_setup, worker_process_init
+from celery.signals import celeryd_after_setup, worker_process_init, worker_ready
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
@@ -21,6 +21,9 @@ class IngestConfig(AppConfig):
         post_migrate.connect(_sync_schedules, sender=self, dispatch_uid="ingest.sync_schedules")
         worker_process_init.connect(warm_up_worker_process, dispatch_uid="ingest.warm_up_worker_process")
         celeryd_after_setup.connect(set_worker_cpu_priority, dispatch_uid="ingest.set_worker_cpu_priority")
+        from ingest.worker_control import skip_paused_queues  # also registers the pause/resume commands
+
+        worker_ready.connect(skip_paused_queues, dispatch_uid="ingest.skip_paused_queues")
 
 
 def _sync_schedules(sender, **kwargs) -> None:

@@ -240,9 +240,11 @@ class RunStatus(models.TextChoices):
     COMPLETED_WITH_ERRORS = "completed_with_errors", "completed with errors"
     FAILED = "failed", "failed"
     CANCELLED = "cancelled", "cancelled"
+    PAUSED = "paused", "paused"
 
 
-ACTIVE_RUN_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING)
+# A paused run is still the universe's active run: resuming it, not starting another, is the way on.
+ACTIVE_RUN_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.PAUSED)
 
 
 class PipelineRun(models.Model):
@@ -290,7 +292,7 @@ class PipelineRun(models.Model):
             # A double click or a retry storm: one active run per universe and timeframe.
             models.UniqueConstraint(
                 fields=["universe", "timeframe"],
-                condition=Q(status__in=["pending", "running"]),
+                condition=Q(status__in=["pending", "running", "paused"]),
                 name="pipelinerun_one_active_per_universe",
             ),
         ]
@@ -350,3 +352,23 @@ class SymbolRunStatus(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} {self.ticker_id} {self.phase} {self.status}"
+
+
+class QueueState(models.Model):
+    """Whether a queue is paused. Stored here, so a pause survives restarts of workers and beat."""
+
+    queue = models.CharField(max_length=12, unique=True, choices=[(q.value, q.value) for q in Queue])
+    paused = models.BooleanField(default=False)
+    reason = models.CharField(
+        max_length=200, blank=True, help_text="why, e.g. provider maintenance until 18:00"
+    )
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["queue"]
+
+    def __str__(self) -> str:
+        return f"{self.queue}: {'paused' if self.paused else 'running'}"

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from ingest.broker import queue_depths_by_priority
 from ingest.market import last_completed_session
-from ingest.models import AlertState, Bar, FetchJob, JobStatus, Ticker, Timeframe
+from ingest.models import AlertState, Bar, FetchJob, JobStatus, QueueState, Ticker, Timeframe
 from stockhub.queues import Queue
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class QueueStats:
     run_p50_seconds: float | None
     run_p95_seconds: float | None
     efficiency_percent: float | None  # succeeded / finished in the last hour
+    paused: bool = False  # paused by an operator (ingest.services.control): nothing new starts
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ def _queue_stats(queue: str, depths: dict[int, int] | None, now: datetime) -> Qu
         run_p50_seconds=_percentile(runs, 0.50),
         run_p95_seconds=_percentile(runs, 0.95),
         efficiency_percent=round(100 * succeeded / (succeeded + failed), 1) if succeeded + failed else None,
+        paused=QueueState.objects.filter(queue=queue, paused=True).exists(),
     )
 
 

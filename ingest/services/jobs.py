@@ -222,6 +222,12 @@ def claim_job(*, job_id: int, token: int) -> FetchJob | None:
                 job, ErrorCode.WORKER_LOST, f"worker lost {job.attempts} times (last: {job.claimed_by})"
             )
             return None
+        if job.status == JobStatus.QUEUED and _held_by_a_pause(job):
+            # Parked like a job over the user's limit: resume_queue / resume_run sends it again.
+            job.published_at = None
+            job.save(update_fields=["published_at"])
+            logger.info("job=%s waits: its queue %s or its run is paused", job.id, job.queue)
+            return None
         if _user_at_foreground_limit(job):
             # Parked: the message is used up and the row says "not sent"; the user's next job to finish
             # sends it again (release_user_slot), the reconciler if nothing else does.
@@ -252,6 +258,16 @@ def claimed_by_dead_local_worker(claimed_by: str) -> bool:
     except PermissionError:
         return False
     return int(pid) == os.getpid()  # our own earlier attempt of this process was cut short
+
+
+def _held_by_a_pause(job: FetchJob) -> bool:
+    from ingest.models import PipelineRun, RunStatus
+    from ingest.services.control import is_queue_paused
+
+    if is_queue_paused(job.queue):
+        return True
+    run_id = job.params.get("run_id")
+    return run_id is not None and PipelineRun.objects.filter(id=run_id, status=RunStatus.PAUSED).exists()
 
 
 def _user_at_foreground_limit(job: FetchJob) -> bool:

@@ -117,7 +117,11 @@ def _lease_lost(row: SymbolRunStatus, now: datetime) -> bool:
 
 def run_pipeline_batch(*, run_id: int, phase: str, row_ids: list[int]) -> None:
     """Analyse a batch of a run's symbols for `phase` and move them on; a redelivered batch does nothing."""
+    from ingest.services.control import is_queue_paused
+
     with log_context(run_id=run_id, queue=Queue.ANALYSIS):
+        if is_queue_paused(Queue.ANALYSIS):
+            return  # its rows stay queued; resume_queue sends them again
         rows = claim_rows(run_id=run_id, phase=phase, row_ids=row_ids)
         _resend_skipped(run_id=run_id, phase=phase, row_ids=row_ids, claimed=rows)
         if rows:

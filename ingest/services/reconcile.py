@@ -37,8 +37,14 @@ def reconcile_jobs(*, now: datetime | None = None) -> ReconcileResult:
     depths = queue_depths()
     if depths is None:
         return ReconcileResult(requeued, 0, broker_reachable=False)
-    due = FetchJob.objects.filter(status=JobStatus.QUEUED).filter(
-        Q(not_before__isnull=True) | Q(not_before__lte=now)
+    from ingest.services.control import jobs_of_paused_runs, paused_queues
+
+    # Jobs parked by a pause wait for the resume, which sends them; the reconciler leaves them be.
+    due = (
+        FetchJob.objects.filter(status=JobStatus.QUEUED)
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+        .exclude(queue__in=paused_queues())
+        .exclude(id__in=jobs_of_paused_runs())
     )
     stale_before = now - timedelta(seconds=settings.STOCKHUB_REPUBLISH_AFTER_SECONDS)
     # A queue the broker reports empty while the database holds jobs sent long ago has lost them (Redis

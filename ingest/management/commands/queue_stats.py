@@ -36,6 +36,10 @@ class Command(BaseCommand):
                 f"{_seconds(q.wait_p50_seconds):>10}{_seconds(q.wait_p95_seconds):>8}"
                 f"{_seconds(q.run_p50_seconds):>9}{_seconds(q.run_p95_seconds):>8}"
             )
+            if q.paused:
+                self.stdout.write(
+                    self.style.WARNING(f"{'':<11}PAUSED: nothing new starts until it is resumed")
+                )
             if q.depth_by_priority:
                 by_priority = ", ".join(f"p{p}: {n}" for p, n in sorted(q.depth_by_priority.items()))
                 self.stdout.write(f"{'':<11}by priority: {by_priority}")
