@@ -11,4 +11,5 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/", include("ingest.api")),
     path("api/", include("analysis.api")),
+    path("api/", include("notifications.api")),
 ]
