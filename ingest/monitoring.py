@@ -18,6 +18,7 @@ from django.utils import timezone
 from ingest.broker import queue_depths_by_priority
 from ingest.market import last_completed_session
 from ingest.models import AlertState, Bar, FetchJob, JobStatus, QueueState, Ticker, Timeframe
+from notifications.services import notify_queue_alert
 from stockhub.queues import Queue
 
 logger = logging.getLogger(__name__)
@@ -192,11 +193,22 @@ def _evaluate_alerts(queues: list[QueueStats], staleness: float) -> list[Alert]:
         message = f"{name}: {value:.1f} {what} (threshold {threshold:g})"
         state, _ = AlertState.objects.get_or_create(name=name)
         if state.active != firing:
-            log = logger.warning if firing else logger.info
-            log("alert %s: %s", "FIRING" if firing else "recovered", message)
-            AlertState.objects.filter(id=state.id).update(
-                active=firing, value=value, threshold=threshold, message=message, changed_at=timezone.now()
+            changed_at = timezone.now()
+            # Conditional on the state read, so two monitors checking at once announce a change only once.
+            changed = AlertState.objects.filter(id=state.id, active=state.active).update(
+                active=firing, value=value, threshold=threshold, message=message, changed_at=changed_at
             )
+            if changed:
+                log = logger.warning if firing else logger.info
+                log("alert %s: %s", "FIRING" if firing else "recovered", message)
+                notify_queue_alert(
+                    name=name,
+                    firing=firing,
+                    value=value,
+                    threshold=threshold,
+                    message=message,
+                    changed_at=changed_at,
+                )
         if firing:
             active.append(Alert(name, True, round(value, 2), threshold, message))
     return active

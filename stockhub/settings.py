@@ -6,6 +6,8 @@ DATABASE_URL / CELERY_BROKER_URL / REDIS_URL set, the real servers are used. See
 
 from __future__ import annotations
 
+import ipaddress
+
 import environ
 
 from stockhub.config import (
@@ -47,6 +49,7 @@ INSTALLED_APPS = [
     "ingest",
     "portfolios",
     "analysis",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -229,6 +232,25 @@ STOCKHUB_ALERT_QUEUE_DEPTH = env.int("STOCKHUB_ALERT_QUEUE_DEPTH", default=1000)
 STOCKHUB_ALERT_OLDEST_WAIT_MINUTES = env.float("STOCKHUB_ALERT_OLDEST_WAIT_MINUTES", default=10.0)
 STOCKHUB_ALERT_STALENESS_HOURS = env.float("STOCKHUB_ALERT_STALENESS_HOURS", default=2.0)
 STOCKHUB_ALERT_MIN_EFFICIENCY_PERCENT = env.float("STOCKHUB_ALERT_MIN_EFFICIENCY_PERCENT", default=70.0)
+
+# --- Webhooks (notifications/, docs/webhooks.md) ---
+# Seconds to connect, and again to read the answer, for one delivery attempt.
+STOCKHUB_WEBHOOK_TIMEOUT_SECONDS = env.float("STOCKHUB_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Delays before each retry after a 5xx, 429 or no answer; 9 retries over about 24 hours by default.
+STOCKHUB_WEBHOOK_RETRY_SCHEDULE_SECONDS = [
+    int(seconds)
+    for seconds in env.list(
+        "STOCKHUB_WEBHOOK_RETRY_SCHEDULE_SECONDS",
+        default=["30", "120", "600", "1800", "3600", "7200", "14400", "28800", "28800"],
+    )
+]
+# A hook whose deliveries fail this many times in a row is disabled, with the reason shown in admin.
+STOCKHUB_WEBHOOK_DISABLE_AFTER_FAILURES = env.int("STOCKHUB_WEBHOOK_DISABLE_AFTER_FAILURES", default=5)
+# Networks webhooks may call although not public (CIDRs, e.g. "127.0.0.1/32"); empty: public addresses only.
+STOCKHUB_WEBHOOK_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(network, strict=False))  # a typo stops start-up instead of failing each delivery
+    for network in env.list("STOCKHUB_WEBHOOK_ALLOWED_NETWORKS", default=[])
+]
 
 # Database connections a bulk import writes on at once (PostgreSQL only; one per core is the sweet spot).
 STOCKHUB_IMPORT_WORKERS = env.int("STOCKHUB_IMPORT_WORKERS", default=2)

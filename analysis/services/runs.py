@@ -27,6 +27,7 @@ from analysis.panel import PanelIndex, build_panel
 from analysis.services import storage
 from ingest.models import Timeframe
 from ingest.services import UpsertCounts
+from notifications.services import notify_patterns_detected
 from stockhub.events import publish_events
 
 logger = logging.getLogger(__name__)
@@ -237,6 +238,7 @@ class Outbox:
             return
         payloads = [_payload(event) for event in selectors.events_by_id(ids=self.ids)]
         self.published = publish_events(PATTERN_CHANNEL, PATTERN_EVENT, payloads)
+        notify_patterns_detected(patterns=payloads)  # webhooks of the tickers' holders; one query if none
 
 
 def _payload(event: dict) -> dict:

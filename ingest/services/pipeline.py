@@ -37,6 +37,7 @@ from ingest.models import (
 from ingest.services import pipeline_events as events
 from ingest.services.jobs import cancel_jobs, publish_jobs, request_fetch
 from ingest.services.pipeline_batches import dispatch_batches
+from notifications.services import notify
 from stockhub.queues import Reason
 
 logger = logging.getLogger(__name__)
@@ -319,9 +320,9 @@ def _finish_run(*, run: PipelineRun, phase: str) -> None:
         return  # another process finished it
     run.refresh_from_db()
     events.publish_phase(run=run, phase=phase, what="completed")
-    progress = events.publish_status(
-        run=run, event=f"run.{'failed' if status == RunStatus.FAILED else 'completed'}"
-    )
+    event = f"run.{'failed' if status == RunStatus.FAILED else 'completed'}"
+    progress = events.publish_status(run=run, event=event)
+    notify(event=event, payload=progress.as_payload())  # run-level: staff webhooks
     logger.info(
         "run=%s %s: %s done, %s failed of %s in %.1fs",
         run.id,

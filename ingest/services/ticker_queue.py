@@ -33,6 +33,7 @@ from ingest.services.derive import derive_longer_bars
 from ingest.services.imports import store_bars
 from ingest.services.jobs import JobOutcome, JobRequest, cancel_jobs, request_job, retry_jobs
 from ingest.services.pipeline_events import TICKER_CHANNEL
+from notifications.services import notify
 from stockhub.errors import StockHubError
 from stockhub.events import publish_event
 from stockhub.queues import Reason
@@ -122,22 +123,30 @@ def add_ticker_job(job: FetchJob) -> JobOutcome:
         except StockHubError as error:
             final = not error.retryable or job.attempts >= settings.STOCKHUB_JOB_MAX_ATTEMPTS
             if final:
-                publish_event(
-                    TICKER_CHANNEL.format(what="failed"),
-                    "ticker.failed",
-                    {**_payload(job, phase, index, started), "code": error.code, "message": error.message},
-                )
+                payload = {
+                    **_payload(job, phase, index, started),
+                    "code": error.code,
+                    "message": error.message,
+                }
+                publish_event(TICKER_CHANNEL.format(what="failed"), "ticker.failed", payload)
+                notify(event="ticker.failed", payload=payload, owner_ids=_interested(job))
             error.message = f"{phase}: {error.message}"
             raise
         stored, rejected = stored + new, rejected + bad
-    publish_event(
-        TICKER_CHANNEL.format(what="completed"),
-        "ticker.completed",
-        _payload(job, "done", len(PHASES), started),
-    )
+    payload = _payload(job, "done", len(PHASES), started)
+    publish_event(TICKER_CHANNEL.format(what="completed"), "ticker.completed", payload)
+    notify(event="ticker.completed", payload=payload, owner_ids=_interested(job))
     return JobOutcome(
         rows_stored=stored, rows_rejected=rejected, summary=f"{len(PHASES)} phases, {stored} rows stored"
     )
+
+
+def _interested(job: FetchJob) -> list[int]:
+    """Who hears about a ticker: whoever added it and everyone holding it."""
+    from notifications.selectors import holders_of
+
+    users = set(holders_of(ticker_ids=[job.ticker_id]))
+    return sorted(users | ({job.requested_by_id} if job.requested_by_id else set()))
 
 
 def _payload(job: FetchJob, phase: str, index: int, started: float) -> dict:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 
 import pytest
+from django.test import override_settings
 
 from analysis.models import IndicatorRow
 from ingest.models import Bar, FetchJob, JobStatus
 from ingest.services.ticker_queue import PHASES
 from ingest.tests.test_pipeline_run import Subscriber
 from ingest.tests.test_queue_workers import wait_until
+from notifications.models import WebhookDelivery
+from notifications.services import create_webhook
 from portfolios.tests.factories import make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -26,8 +30,11 @@ def ended(job_id: int) -> bool:
     return FetchJob.objects.get(id=job_id).status not in (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
+@override_settings(STOCKHUB_WEBHOOK_ALLOWED_NETWORKS=[ipaddress.ip_network("127.0.0.1/32")])
 def test_an_added_ticker_goes_through_every_phase_and_reports_each(client, workers):
-    client.force_login(make_user("bob"))
+    bob = make_user("bob")
+    client.force_login(bob)
+    create_webhook(owner=bob, url="http://127.0.0.1:9/hook", events=["ticker.completed", "ticker.failed"])
     workers.start("foreground")
     subscriber = Subscriber(patterns=["stockhub:ticker:*"])
     response = add(client, "nvda")
@@ -61,6 +68,9 @@ def test_an_added_ticker_goes_through_every_phase_and_reports_each(client, worke
     status = client.get("/api/ticker-queue/status").json()
     assert [(e["symbol"], e["status"]) for e in status] == [("NVDA", "succeeded")]
     assert client.get("/api/ticker-queue/progress").json() == []
+    # bob's webhook hears of it (delivery itself is the notifications app's business, tested there)
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.event == "ticker.completed" and json.loads(delivery.body)["payload"]["symbol"] == "NVDA"
 
 
 def test_an_unknown_ticker_fails_with_its_phase_and_code_and_can_be_retried(client, workers):
