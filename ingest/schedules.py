@@ -36,6 +36,21 @@ def sync_schedules() -> list[str]:
     )
     if made:
         created.append("reconcile jobs")
+    _, made = PeriodicTask.objects.get_or_create(
+        name="check queue alerts",
+        defaults={
+            "task": "foreground.check_queue_alerts",
+            "interval": every_minute,
+            "queue": str(Queue.FOREGROUND),
+            "priority": broker_priority(route(Reason.USER_LOGIN)[1] + 1),
+            "expire_seconds": RECONCILE_EVERY_SECONDS - 5,
+            "kwargs": json.dumps({}),
+            "description": "Queue depth, oldest wait, staleness and efficiency against their thresholds; "
+            "an alert is logged and sent to queue.alert webhooks once per change of state.",
+        },
+    )
+    if made:
+        created.append("check queue alerts")
     if _ensure_daily_pipeline():
         created.append("daily pipeline")
     return created

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from ingest.monitoring import queue_report
 from ingest.services.jobs import run_fetch_job, run_job
 from ingest.services.pipeline_batches import run_pipeline_batch
 from ingest.services.reconcile import reconcile_jobs, reconcile_runs
@@ -26,6 +27,12 @@ def background_fetch_bars_task(job_id: int, token: int) -> None:
 def reconcile_jobs_task() -> None:
     reconcile_jobs()
     reconcile_runs()
+
+
+# Foreground too, for the same reason: an alert about a backlog must not wait behind that backlog.
+@shared_task(name="foreground.check_queue_alerts", ignore_result=True)
+def check_queue_alerts_task() -> None:
+    queue_report()  # evaluates the alerts: each fires (log, webhooks) once per change of state
 
 
 # Not a JobTask: its record is the run's symbol rows, not a FetchJob. Same delivery policy otherwise; a batch
