@@ -239,11 +239,20 @@ def claim_job(*, job_id: int, token: int) -> FetchJob | None:
                 job.requested_by_id,
             )
             return None
+        seen_status = job.status
         job.status, job.started_at, job.claimed_by = JobStatus.RUNNING, now, worker_id()
         job.attempts += 1
         job.lease_expires_at = now + timedelta(seconds=settings.STOCKHUB_JOB_LEASE_SECONDS)
-        job.save(update_fields=["status", "started_at", "claimed_by", "attempts", "lease_expires_at"])
-    return job
+        # Conditional, not a plain save: where the row lock is not real (SQLite ignores FOR UPDATE) a cancel
+        # or another claim in between must win, not be overwritten.
+        claimed = FetchJob.objects.filter(id=job.id, status=seen_status, dispatch_token=token).update(
+            status=job.status,
+            started_at=now,
+            claimed_by=job.claimed_by,
+            attempts=job.attempts,
+            lease_expires_at=job.lease_expires_at,
+        )
+    return job if claimed else None
 
 
 def claimed_by_dead_local_worker(claimed_by: str) -> bool:

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from functools import partial
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ingest.errors import InvalidInput
@@ -347,11 +348,15 @@ def cancel_run(*, run_id: int, reason: str = "cancelled") -> PipelineRun:
             run_symbols__run=run, params__run_id=run.id, status=JobStatus.QUEUED
         )
         cancel_jobs(job_ids=list(own_jobs.values_list("id", flat=True)))
+        # A symbol whose import job is running, or has just ended with its outcome not yet recorded, is
+        # left to that outcome: "running symbols finish".
         SymbolRunStatus.objects.filter(
-            run=run, status__in=[SymbolStatus.PENDING, SymbolStatus.QUEUED]
-        ).exclude(job__status=JobStatus.RUNNING).update(
-            status=SymbolStatus.CANCELLED, error_code="CANCELLED", error_message=reason[:300]
-        )
+            ~Q(phase=Phase.IMPORT)
+            | Q(job__isnull=True)
+            | Q(job__status__in=[JobStatus.QUEUED, JobStatus.CANCELLED]),
+            run=run,
+            status__in=[SymbolStatus.PENDING, SymbolStatus.QUEUED],
+        ).update(status=SymbolStatus.CANCELLED, error_code="CANCELLED", error_message=reason[:300])
         run.status, run.finished_at, run.message = RunStatus.CANCELLED, timezone.now(), reason[:300]
         run.save(update_fields=["status", "finished_at", "message"])
     events.publish_status(run=run, event="run.cancelled")

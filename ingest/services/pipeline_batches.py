@@ -98,14 +98,21 @@ def claim_rows(*, run_id: int, phase: str, row_ids: list[int]) -> list[SymbolRun
             .select_related("ticker")
         )
         rows = [row for row in rows if row.status == SymbolStatus.QUEUED or _lease_lost(row, now)]
+        claimed = []
+        lease = now + timedelta(seconds=settings.STOCKHUB_JOB_LEASE_SECONDS)
         for row in rows:
-            row.status, row.started_at, row.claimed_by = SymbolStatus.RUNNING, now, worker_id()
-            row.attempts += 1
-            row.lease_expires_at = now + timedelta(seconds=settings.STOCKHUB_JOB_LEASE_SECONDS)
-        SymbolRunStatus.objects.bulk_update(
-            rows, ["status", "started_at", "claimed_by", "attempts", "lease_expires_at"]
-        )
-    return rows
+            # Conditional per row: where FOR UPDATE is not real (SQLite), a cancel or a second claim that got
+            # in between wins instead of being overwritten.
+            if SymbolRunStatus.objects.filter(id=row.id, status=row.status, attempts=row.attempts).update(
+                status=SymbolStatus.RUNNING,
+                started_at=now,
+                claimed_by=worker_id(),
+                attempts=row.attempts + 1,
+                lease_expires_at=lease,
+            ):
+                row.status, row.started_at, row.attempts = SymbolStatus.RUNNING, now, row.attempts + 1
+                claimed.append(row)
+    return claimed
 
 
 def _lease_lost(row: SymbolRunStatus, now: datetime) -> bool:
