@@ -195,7 +195,7 @@ def _message_for(detail) -> str:
     return " ".join(map(str, detail)) if isinstance(detail, list) else str(detail)
 
 
-def _api_error(request: HttpRequest, *, status: int, code: str, message: str) -> JsonResponse:
+def _api_error(*, status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse(
         {"code": code, "message": message, "detail": message, "error": message}, status=status
     )
@@ -204,7 +204,7 @@ def _api_error(request: HttpRequest, *, status: int, code: str, message: str) ->
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """handler404: under /api/ a JSON error (e.g. a symbol with a slash matches no route), elsewhere Django's."""
     if request.path.startswith("/api/"):
-        return _api_error(request, status=404, code=ApiErrorCode.NOT_FOUND, message="no API endpoint here")
+        return _api_error(status=404, code=ApiErrorCode.NOT_FOUND, message="no API endpoint here")
     return defaults.page_not_found(request, exception)
 
 
@@ -212,5 +212,5 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """handler500: under /api/ a JSON error (the traceback is in the log), elsewhere Django's."""
     if request.path.startswith("/api/"):
         message = "internal error: a bug, see the server log"
-        return _api_error(request, status=500, code=ApiErrorCode.INTERNAL_ERROR, message=message)
+        return _api_error(status=500, code=ApiErrorCode.INTERNAL_ERROR, message=message)
     return defaults.server_error(request)

@@ -40,7 +40,9 @@ def test_create_token_prints_the_same_token_until_rotated(alice):
 def test_create_token_refuses_an_unknown_or_inactive_user():
     with pytest.raises(CommandError, match="no user 'ghost'"):
         create_token("ghost")
-    make_user("gone").__class__.objects.filter(username="gone").update(is_active=False)
+    gone = make_user("gone")
+    gone.is_active = False
+    gone.save()
     with pytest.raises(CommandError, match="inactive"):
         create_token("gone")
 

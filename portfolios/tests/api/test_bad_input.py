@@ -4,6 +4,7 @@ never a 500, and changes nothing (no portfolio, holding, ticker or job appears, 
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import pytest
 
@@ -154,8 +155,6 @@ def test_a_bad_symbol_in_a_body_is_a_400_and_creates_no_ticker(api, portfolio, s
 )
 def test_a_bad_symbol_in_a_path_is_a_400(api, portfolio, clean_broker, method, url, symbol):
     before = everything()
-    from urllib.parse import quote
-
     response = getattr(api, method)(url.format(id=portfolio.id, symbol=quote(symbol, safe="")))
     assert_refused(response, 400, "VALIDATION_FAILED", "symbol: not a valid symbol")
     assert everything() == before
