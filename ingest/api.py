@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from ingest.models import FetchJob, Ticker, Timeframe, normalize_symbol
 from ingest.monitoring import queue_report
 from ingest.selectors import bars_between
-from ingest.services.refresh import request_refresh
+from ingest.services.refresh import RefreshResult, request_refresh
 from ingest.validation import SYMBOL_PATTERN
 from stockhub.api import DateOrTimeField, validated_query
 from stockhub.queues import Reason, fetch_reason_for_priority
@@ -119,9 +119,40 @@ class JobSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+FetchResponseSerializer = inline_serializer(
+    "FetchResponse",
+    {
+        "message": serializers.CharField(
+            help_text="e.g. '2 jobs queued', or what happened with the broker down"
+        ),
+        "broker_reachable": serializers.BooleanField(),
+        "ran_here": serializers.ListField(
+            child=serializers.IntegerField(), help_text="job ids run in-process"
+        ),
+        "job_ids": serializers.ListField(child=serializers.IntegerField()),
+        "jobs": JobSerializer(many=True),
+    },
+)
+
+
+def refresh_response(result: RefreshResult) -> Response:
+    """The 202 answer to a person's refresh request (POST /api/fetch, POST /api/tickers/<symbol>/refresh)."""
+    jobs = FetchJob.objects.filter(id__in=result.job_ids).select_related("ticker").order_by("id")
+    return Response(
+        {
+            "message": result.message,
+            "broker_reachable": result.broker_reachable,
+            "ran_here": result.ran_here,
+            "job_ids": result.job_ids,
+            "jobs": JobSerializer(jobs, many=True).data,
+        },
+        status=202,
+    )
+
+
 @extend_schema(
     request=FetchRequest,
-    responses={202: JobSerializer(many=True)},
+    responses={202: FetchResponseSerializer},
     summary="Fetch bars for a few symbols now, through the foreground queue (background for priority 4-6)",
     description="With the broker down, the jobs are recorded; a request of at most "
     "STOCKHUB_DIRECT_FETCH_MAX_JOBS foreground jobs runs directly in the web process, the rest wait for "
@@ -143,19 +174,13 @@ def fetch_view(request: Request) -> Response:
         priority=params["priority"],
         run_here_if_broker_down=reason == Reason.USER_REQUEST,
     )
-    jobs = FetchJob.objects.filter(id__in=result.job_ids).select_related("ticker").order_by("id")
-    return Response(
-        {
-            "message": result.message,
-            "broker_reachable": result.broker_reachable,
-            "ran_here": result.ran_here,
-            "jobs": JobSerializer(jobs, many=True).data,
-        },
-        status=202,
-    )
+    return refresh_response(result)
 
 
-@extend_schema(responses=JobSerializer, summary="One job: status, attempts, error, rows stored")
+@extend_schema(
+    responses=JobSerializer,
+    summary="One job: status, attempts, error, rows stored (a non-staff user sees only jobs they requested)",
+)
 @api_view(["GET"])
 def job_view(request: Request, job_id: int) -> Response:
     jobs = FetchJob.objects.select_related("ticker")
@@ -164,7 +189,22 @@ def job_view(request: Request, job_id: int) -> Response:
     return Response(JobSerializer(get_object_or_404(jobs, id=job_id)).data)
 
 
-@extend_schema(summary="Per-queue depth (from the broker), throughput, waits and active alerts (staff only)")
+@extend_schema(
+    responses=inline_serializer(
+        "QueueReport",
+        {
+            "generated_at": serializers.DateTimeField(),
+            "queues": serializers.ListField(
+                child=serializers.DictField(), help_text="see ingest.monitoring.QueueStats"
+            ),
+            "staleness_hours": serializers.FloatField(),
+            "alerts": serializers.ListField(
+                child=serializers.DictField(), help_text="see ingest.monitoring.Alert"
+            ),
+        },
+    ),
+    summary="Per-queue depth (from the broker), throughput, waits and active alerts (staff only)",
+)
 @api_view(["GET"])
 @permission_classes([IsAdminUser])
 def queue_stats_view(request: Request) -> Response:

@@ -32,7 +32,7 @@ from ingest.run_progress import run_progress
 from ingest.selectors import ticker_queue
 from ingest.services import control, pipeline, schedule
 from ingest.services import ticker_queue as tickers
-from stockhub.api import validated_query
+from stockhub.api import StrictSerializer, validated_query
 
 MAX_HISTORY_DAYS = 366
 MAX_FAILURES_LISTED = 500
@@ -42,18 +42,6 @@ class Conflict(APIException):
     status_code = 409
     default_detail = "conflict"
     default_code = "conflict"
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know, so a typo ("phase" for "phases") is a 400, not silently ignored."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, dict):
-            raise ValidationError({"non_field_errors": "expected a JSON object"})
-        unknown = set(data) - set(self.fields)
-        if unknown:
-            raise ValidationError({name: "unknown field" for name in sorted(unknown)})
-        return super().to_internal_value(data)
 
 
 class TriggerRequest(StrictSerializer):
@@ -173,7 +161,11 @@ def current_status_view(request: Request) -> Response:
     return Response(_detail(run))
 
 
-@extend_schema(responses=RunDetailSerializer, summary="One run: progress figures and per-symbol failures")
+@extend_schema(
+    operation_id="processing_run_retrieve",
+    responses=RunDetailSerializer,
+    summary="One run: progress figures and per-symbol failures",
+)
 @api_view(["GET"])
 def run_status_view(request: Request, run_id: int) -> Response:
     return Response(_detail(_run_or_404(run_id)))

@@ -1,4 +1,5 @@
-"""Portfolio writes: creating portfolios and holdings, and the demo data set."""
+"""Portfolio writes: portfolios and their holdings, API tokens, the login hand-off and the demo data set.
+Each write is one transaction: a refused change leaves nothing behind (not even a new ticker row)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
+from ingest.errors import InvalidInput
 from ingest.models import Ticker, Timeframe, normalize_symbol
+from ingest.validation import SYMBOL_PATTERN
+from portfolios.errors import PortfolioError, PortfolioErrorCode
 from portfolios.models import Holding, Portfolio
 from portfolios.selectors import held_tickers
 from stockhub.queues import Reason
@@ -52,15 +57,90 @@ def refresh_on_login(*, user, now=None) -> list[int]:
     return job_ids
 
 
+def checked_symbol(raw: str) -> str:
+    """`raw` normalised (upper case, BRK-B -> BRK.B); InvalidInput unless it is 1-10 of A-Z 0-9 . - ^ with at
+    least one letter or digit (so "..", "^" or a path never become a ticker)."""
+    symbol = normalize_symbol(raw)
+    if not SYMBOL_PATTERN.match(symbol) or not any(c.isalnum() for c in symbol):
+        shown = raw if len(raw) <= 24 else f"{raw[:24]}..."
+        raise InvalidInput(
+            f"not a valid symbol: {shown!r} (1-10 of A-Z 0-9 . - ^ with a letter or digit, e.g. AAPL, BRK.B, ^GSPC)"
+        )
+    return symbol
+
+
+def create_portfolio(*, owner, name: str) -> Portfolio:
+    """A new, empty portfolio of `owner`; a second one of the same name is refused (NAME_TAKEN)."""
+    try:
+        with transaction.atomic():
+            portfolio = Portfolio.objects.create(owner=owner, name=name)
+    except IntegrityError:
+        raise _name_taken(name) from None
+    logger.info("portfolio=%s created by user=%s", portfolio.id, owner.pk)
+    return portfolio
+
+
+def rename_portfolio(*, portfolio: Portfolio, name: str) -> Portfolio:
+    """Rename `portfolio`; a name the owner already uses for another one is refused (NAME_TAKEN)."""
+    portfolio.name = name
+    try:
+        with transaction.atomic():
+            portfolio.save(update_fields=["name"])
+    except IntegrityError:
+        raise _name_taken(name) from None
+    return portfolio
+
+
+def _name_taken(name: str) -> PortfolioError:
+    return PortfolioError(f"you already have a portfolio named {name!r}", code=PortfolioErrorCode.NAME_TAKEN)
+
+
+def delete_portfolio(*, portfolio: Portfolio) -> None:
+    """Delete `portfolio` and its holdings (the tickers stay)."""
+    with transaction.atomic():
+        portfolio.delete()
+
+
 def add_holding(
     *, portfolio: Portfolio, symbol: str, quantity: Decimal, cost_basis: Decimal | None = None
 ) -> Holding:
     """Hold `quantity` of `symbol` in `portfolio` (creating the ticker if new); repeating it sets, not adds."""
-    ticker, _ = Ticker.objects.get_or_create(symbol=normalize_symbol(symbol))
-    holding, _ = Holding.objects.update_or_create(
-        portfolio=portfolio, ticker=ticker, defaults={"quantity": quantity, "cost_basis": cost_basis}
-    )
+    symbol = checked_symbol(symbol)
+    with transaction.atomic():
+        ticker, _ = Ticker.objects.get_or_create(symbol=symbol)
+        holding, _ = Holding.objects.update_or_create(
+            portfolio=portfolio, ticker=ticker, defaults={"quantity": quantity, "cost_basis": cost_basis}
+        )
     return holding
+
+
+def remove_holding(*, portfolio: Portfolio, symbol: str) -> None:
+    """Stop holding `symbol` in `portfolio` (the ticker stays); NOT_HELD when it is not there."""
+    symbol = checked_symbol(symbol)
+    with transaction.atomic():
+        deleted, _ = Holding.objects.filter(portfolio=portfolio, ticker__symbol=symbol).delete()
+    if not deleted:
+        raise PortfolioError(
+            f"portfolio {portfolio.id} does not hold {symbol}", code=PortfolioErrorCode.NOT_HELD
+        )
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    key: str
+    created: bool  # False: the user's existing token, unchanged
+
+
+def issue_api_token(*, user, rotate: bool = False) -> ApiToken:
+    """`user`'s API token, created when missing; running it again returns the same one. With `rotate` the old
+    token is replaced (it stops working at once)."""
+    with transaction.atomic():
+        if rotate:
+            Token.objects.filter(user=user).delete()
+        token, created = Token.objects.get_or_create(user=user)
+    if created:
+        logger.info("api token %s for user=%s", "rotated" if rotate else "created", user.pk)
+    return ApiToken(key=token.key, created=created)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,20 @@ if not SECRET_KEY:
         raise ConfigError("SECRET_KEY is not set; production needs a long random value in SECRET_KEY")
     # Demo and test machines only; production sets STOCKHUB_REQUIRE_SECRET_KEY=1 so this never applies there.
     SECRET_KEY = "stockhub-insecure-demo-key-change-me-in-production-0123456789"
+# --- HTTPS (production: STOCKHUB_HTTPS=1): redirect to https, secure cookies, HSTS; `check --deploy` clean. ---
+STOCKHUB_HTTPS = env.bool("STOCKHUB_HTTPS", default=False)
+SECURE_SSL_REDIRECT = STOCKHUB_HTTPS
+SESSION_COOKIE_SECURE = STOCKHUB_HTTPS
+CSRF_COOKIE_SECURE = STOCKHUB_HTTPS
+# A year, subdomains and preload by default under HTTPS, as `check --deploy` asks; 0 seconds turns HSTS off.
+SECURE_HSTS_SECONDS = env.int("STOCKHUB_HSTS_SECONDS", default=31_536_000 if STOCKHUB_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("STOCKHUB_HSTS_INCLUDE_SUBDOMAINS", default=STOCKHUB_HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("STOCKHUB_HSTS_PRELOAD", default=STOCKHUB_HTTPS)
+# Probes and metric scrapers talk to the app directly, over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+# Behind a proxy that terminates TLS; only when the proxy always sets (overwrites) X-Forwarded-Proto.
+if env.bool("STOCKHUB_TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -45,7 +59,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "rest_framework",
+    "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's JS/CSS, served from our static files (no CDN)
     "ingest",
     "portfolios",
     "analysis",
@@ -113,22 +129,40 @@ TIME_ZONE = env("TIME_ZONE", default="UTC")
 LANGUAGE_CODE = "en-us"
 USE_I18N = True
 
-# --- JSON API: session login (the dashboard) or HTTP basic (scripts); documented at /api/schema/. ---
+# --- JSON API: session login (the dashboard, with CSRF) or a token (scripts: `manage.py create_token USER`);
+# documented at /api/docs/ (schema: /api/schema/) and in docs/api.md. ---
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON bodies only: one format to validate, and a form post cannot smuggle extra fields (415 instead)
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "stockhub.api.exception_handler",
+    # Counted in the shared cache (CACHES below); rates are read from the two settings at request time.
+    "DEFAULT_THROTTLE_CLASSES": ["stockhub.throttles.UserThrottle", "stockhub.throttles.AnonThrottle"],
 }
+# Requests per user (session or token) and per anonymous address: N/second, N/min, N/hour or N/day.
+STOCKHUB_API_THROTTLE_USER = env("STOCKHUB_API_THROTTLE_USER", default="600/min")
+STOCKHUB_API_THROTTLE_ANON = env("STOCKHUB_API_THROTTLE_ANON", default="60/min")
+# Failed logins allowed per username and address in one window before the login page answers 429.
+STOCKHUB_LOGIN_MAX_FAILURES = env.int("STOCKHUB_LOGIN_MAX_FAILURES", default=5)
+STOCKHUB_LOGIN_WINDOW_SECONDS = env.int("STOCKHUB_LOGIN_WINDOW_SECONDS", default=900)
 SPECTACULAR_SETTINGS = {
     "TITLE": "StockHub API",
-    "DESCRIPTION": "Market data kept fresh by prioritised queues: bars, jobs, queues, indicators, patterns.",
+    "DESCRIPTION": "Market data kept fresh by prioritised queues: portfolios, tickers, bars, jobs, queues, "
+    "indicators, patterns. Errors are {code, message}; see docs/api.md.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Jobs' and patterns' `kind` fields have different choice sets; without a name for one, spectacular
+    # warns (and `check --deploy` fails) once a third serializer has a `kind`.
+    "ENUM_NAME_OVERRIDES": {"JobKindEnum": "ingest.models.JobKind", "PhaseEnum": "ingest.models.Phase"},
 }
 
 STATIC_URL = "static/"
@@ -139,6 +173,16 @@ CELERY_BROKER_URL = check_broker_url(
     "CELERY_BROKER_URL", env("CELERY_BROKER_URL", default=embedded_broker_url())
 )
 REDIS_URL = check_redis_url(env("REDIS_URL", default=embedded_redis_url()))
+# Django's cache is Redis too, so API throttles and login limits are shared by every web process.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "stockhub",
+        # A Redis that does not answer must not hold a request: throttles fail open after this (seconds).
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+}
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_QUEUES = TASK_QUEUES
 CELERY_TASK_ROUTES = TASK_ROUTES

@@ -1,16 +1,21 @@
-"""Top-level URL map: admin, the JSON API (each app's api.py) and its OpenAPI schema, health and metrics."""
+"""Top-level URL map: admin (its login attempt-limited), the JSON API (each app's api.py), its OpenAPI schema
+and interactive docs, JSON error pages under /api/, health and metrics."""
 
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from stockhub import health
+from stockhub.login_limit import limit_login_attempts
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),  # until the dashboard has its page
+    # before admin/, so every password tried on the admin login page is counted
+    path("admin/login/", limit_login_attempts(admin.site.login), name="admin-login"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("ingest.api")),
     path("api/", include("analysis.api")),
     path("api/", include("ingest.api_processing")),
@@ -18,4 +23,8 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics, name="metrics"),
     path("api/", include("notifications.api")),
+    path("api/", include("portfolios.api")),
 ]
+
+handler404 = "stockhub.api.not_found"
+handler500 = "stockhub.api.server_error"

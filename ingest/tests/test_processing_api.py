@@ -49,7 +49,7 @@ def test_only_staff_may_trigger_a_run(client, universe):
         ({"universe": "tiny", "timeframe": "yearly"}, "timeframe"),
         ({"universe": "tiny", "phase": ["import"]}, "unknown field"),
         ({"universe": "../../etc/passwd"}, "universe"),
-        (["tiny"], "JSON object"),
+        (["tiny"], "dictionary"),
     ],
 )
 def test_a_bad_trigger_is_a_400_that_names_the_problem(staff_client, universe, body, field):
