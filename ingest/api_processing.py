@@ -356,12 +356,11 @@ class QueueStateSerializer(serializers.Serializer):
 @api_view(["POST"])
 @permission_classes([IsAdminUser])
 def queue_pause_view(request: Request, name: str) -> Response:
+    # The reason is optional, and so is a body: `curl -X POST .../pause` is enough.
+    body = request.data if request.body and request.content_type == "application/json" else {}
+    reason = str(body.get("reason", ""))[:200] if isinstance(body, dict) else ""
     try:
-        state = control.pause_queue(
-            queue=name,
-            user=request.user,
-            reason=str(request.data.get("reason", ""))[:200] if isinstance(request.data, dict) else "",
-        )
+        state = control.pause_queue(queue=name, user=request.user, reason=reason)
     except InvalidInput as error:
         raise NotFound(error.message) from None
     return Response(QueueStateSerializer(state).data)

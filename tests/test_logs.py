@@ -84,12 +84,16 @@ def test_a_worker_with_the_json_format_logs_its_jobs_as_json_lines(workers):
         ticker=Ticker.objects.create(symbol="WLOG"), timeframe="daily", reason=Reason.SCHEDULED
     ).job_id
     deadline = time.monotonic() + 60
-    while FetchJob.objects.get(id=job_id).status != JobStatus.SUCCEEDED:
-        assert time.monotonic() < deadline, "the job did not succeed within 60 s"
+    log_file = next(workers.tmp_path.glob("background-*.log"))
+    while (
+        FetchJob.objects.get(id=job_id).status != JobStatus.SUCCEEDED
+        or f"job={job_id} " not in log_file.read_text()
+    ):
+        assert time.monotonic() < deadline, "the job did not succeed (and say so in the log) within 60 s"
         time.sleep(0.1)
-    workers.stop_all()  # flushes the log
+    workers.stop_all()
 
-    log = next(workers.tmp_path.glob("background-*.log")).read_text()
+    log = log_file.read_text()
     lines = json_lines(log)
     assert worker.returncode is not None
     assert any(line["logger"].startswith("celery") for line in lines), log  # Celery's own lines are JSON too

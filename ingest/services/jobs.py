@@ -360,8 +360,6 @@ def run_job(*, job_id: int, token: int, work: Callable[[FetchJob], JobOutcome]) 
             rows_rejected=outcome.rows_rejected,
             rejected_by_reason=outcome.rejected_by_reason,
         )
-        release_user_slot(job=job)
-        job_ended(job_ids=[job.id])
         logger.info(
             "job=%s %s ticker=%s timeframe=%s succeeded: %s",
             job.id,
@@ -370,6 +368,8 @@ def run_job(*, job_id: int, token: int, work: Callable[[FetchJob], JobOutcome]) 
             job.timeframe,
             outcome.summary,
         )
+        release_user_slot(job=job)
+        job_ended(job_ids=[job.id])
 
 
 def run_fetch_job(*, job_id: int, token: int) -> None:
