@@ -99,7 +99,7 @@
         position: bearish ? "aboveBar" : "belowBar",
         color: bullish ? "#2e7d32" : bearish ? "#c62828" : "#757575",
         shape: bullish ? "arrowUp" : bearish ? "arrowDown" : "circle",
-        text: event.kind,
+        // no text: twenty kinds' names would cover the candles; the table below names each marker
       };
     });
     candles.setMarkers(markers);
