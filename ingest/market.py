@@ -9,6 +9,7 @@ from functools import lru_cache
 import exchange_calendars
 import pandas as pd
 from django.conf import settings
+from django.db import models
 
 
 @lru_cache(maxsize=4)
@@ -59,3 +60,40 @@ def session_on(*, day: date) -> Session | None:
 
 def next_session_open(*, now: datetime) -> pd.Timestamp:
     return market_calendar().next_open(_minute(now))
+
+
+class MarketState(models.TextChoices):
+    OPEN = "open", "open"
+    EARLY_CLOSE = "early_close", "open, early close today"
+    CLOSED = "closed", "closed"
+    HOLIDAY = "holiday", "closed for a holiday"
+
+
+@dataclass(frozen=True)
+class MarketStatus:
+    state: MarketState
+    calendar: str
+    today: Session | None  # the session of today (exchange time), None on a weekend or holiday
+    next_open: pd.Timestamp  # UTC: the next session's open after `now`
+    next_close: pd.Timestamp  # UTC: when the session open now closes, else the next session's close
+
+
+def market_status(*, now: datetime) -> MarketStatus:
+    """Open, open with an early close, closed, or closed for a holiday (a weekday without a session)."""
+    calendar = market_calendar()
+    local_day = pd.Timestamp(now).tz_convert(settings.STOCKHUB_MARKET_TIME_ZONE).date()
+    today = session_on(day=local_day)
+    minute = _minute(now)
+    if today is not None and today.open <= minute < today.close:
+        state = MarketState.EARLY_CLOSE if today.early_close else MarketState.OPEN
+    elif today is None and local_day.weekday() < 5:
+        state = MarketState.HOLIDAY
+    else:
+        state = MarketState.CLOSED
+    return MarketStatus(
+        state=state,
+        calendar=settings.STOCKHUB_MARKET_CALENDAR,
+        today=today,
+        next_open=calendar.next_open(minute),
+        next_close=calendar.next_close(minute),
+    )

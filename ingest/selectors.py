@@ -1,15 +1,18 @@
-"""Reads about market data: newest bars, freshness, active jobs. No writes here."""
+"""Reads about market data: newest bars and prices, freshness, active jobs. No writes here."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
 from django.conf import settings
-from django.db.models import Max
+from django.db import models
+from django.db.models import F, Max, Window
+from django.db.models.functions import RowNumber
 
 from ingest.market import Session, is_market_open, last_completed_session
-from ingest.models import Bar, FetchJob, JobKind, JobStatus, Ticker, Timeframe
+from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus, Ticker, Timeframe
 from ingest.providers.aggregate import period_start
 
 
@@ -95,3 +98,85 @@ def ticker_queue(*, user=None, limit: int = 100) -> list[FetchJob]:
     )
     ended = entries.exclude(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).order_by("-created_at")
     return (list(active[:limit]) + list(ended[:limit]))[:limit]
+
+
+class Freshness(models.TextChoices):
+    """How current a ticker's data is, as a page shows it."""
+
+    FRESH = "fresh", "fresh"
+    REFRESHING = "refreshing", "refreshing"  # a fetch or add-ticker job is queued or running
+    STALE = "stale", "stale"  # stale_pairs says so, and nothing is fetching it
+    FAILED = "failed", "failed"  # its latest fetch failed, and nothing is fetching it again
+
+
+FETCHING_KINDS = (JobKind.FETCH_BARS, JobKind.ADD_TICKER)
+
+
+def ticker_freshness(*, ticker_ids: list[int], timeframe: str, now: datetime) -> dict[int, Freshness]:
+    """ticker id -> Freshness in `timeframe`: refreshing over failed over stale over fresh.
+
+    "failed" is the newest ended fetch of the ticker having failed, so a later success clears it.
+    """
+    jobs = FetchJob.objects.filter(ticker_id__in=ticker_ids, timeframe=timeframe, kind__in=FETCHING_KINDS)
+    active = set(jobs.filter(status__in=ACTIVE_JOB_STATUSES).values_list("ticker_id", flat=True))
+    newest_ended: dict[int, str] = {}
+    ended = jobs.exclude(status__in=ACTIVE_JOB_STATUSES).exclude(status=JobStatus.CANCELLED)
+    for ticker_id, status in ended.order_by("ticker_id", "-finished_at", "-id").values_list(
+        "ticker_id", "status"
+    ):
+        newest_ended.setdefault(ticker_id, status)
+    stale = {
+        ticker_id for ticker_id, _ in stale_pairs(ticker_ids=ticker_ids, timeframes=[timeframe], now=now)
+    }
+    freshness = {}
+    for ticker_id in ticker_ids:
+        if ticker_id in active:
+            freshness[ticker_id] = Freshness.REFRESHING
+        elif newest_ended.get(ticker_id) == JobStatus.FAILED:
+            freshness[ticker_id] = Freshness.FAILED
+        elif ticker_id in stale:
+            freshness[ticker_id] = Freshness.STALE
+        else:
+            freshness[ticker_id] = Freshness.FRESH
+    return freshness
+
+
+@dataclass(frozen=True)
+class LastPrice:
+    close: float
+    ts: datetime
+    change: float | None  # against the bar before; None with a single bar
+    change_percent: float | None
+
+
+def last_prices(*, ticker_ids: list[int], timeframe: str = Timeframe.DAILY) -> dict[int, LastPrice]:
+    """ticker id -> its newest close and the change from the close before (one query for every ticker)."""
+    newest_two = (
+        Bar.objects.filter(ticker_id__in=ticker_ids, timeframe=timeframe)
+        .annotate(rank=Window(RowNumber(), partition_by=F("ticker_id"), order_by=F("ts").desc()))
+        .filter(rank__lte=2)
+        .order_by("ticker_id", "-ts")
+        .values_list("ticker_id", "ts", "close")
+    )
+    closes: dict[int, list[tuple[datetime, float]]] = {}
+    for ticker_id, ts, close in newest_two:
+        closes.setdefault(ticker_id, []).append((ts, close))
+    prices = {}
+    for ticker_id, rows in closes.items():
+        (ts, close), previous = rows[0], (rows[1][1] if len(rows) > 1 else None)
+        change = close - previous if previous else None
+        prices[ticker_id] = LastPrice(
+            close=close,
+            ts=ts,
+            change=change,
+            change_percent=100.0 * change / previous if previous else None,
+        )
+    return prices
+
+
+def active_jobs_for(*, user, limit: int = 50) -> list[FetchJob]:
+    """The user's queued and running jobs (every job for staff), running first, then by priority and age."""
+    jobs = FetchJob.objects.filter(status__in=ACTIVE_JOB_STATUSES).select_related("ticker")
+    if not user.is_staff:
+        jobs = jobs.filter(requested_by=user)
+    return list(jobs.order_by("-status", "priority", "created_at")[:limit])  # "running" > "queued"

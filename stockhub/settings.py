@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "portfolios",
     "analysis",
     "notifications",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -121,7 +122,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+# The pages' own login (web/): it sends user_logged_in like admin's, so logging in refreshes stale holdings.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
 
 # Store UTC; market logic converts to the exchange's zone (STOCKHUB_MARKET_TIME_ZONE).
 USE_TZ = True
@@ -306,6 +310,11 @@ STOCKHUB_BEAT_HEARTBEAT_MAX_AGE_SECONDS = env.int("STOCKHUB_BEAT_HEARTBEAT_MAX_A
 STOCKHUB_READYZ_WORKER_TIMEOUT_SECONDS = env.float("STOCKHUB_READYZ_WORKER_TIMEOUT_SECONDS", default=1.0)
 # Set: /metrics wants "Authorization: Bearer <token>". Unset: /metrics is open (internal network only).
 STOCKHUB_METRICS_TOKEN = env("STOCKHUB_METRICS_TOKEN", default="")
+# --- Pages (web/) ---
+# The event stream sends a comment this often, so a proxy or browser never closes a quiet stream as dead.
+STOCKHUB_SSE_HEARTBEAT_SECONDS = env.float("STOCKHUB_SSE_HEARTBEAT_SECONDS", default=15.0)
+# Where the queues page links to Flower (started by `make up` on port 5555).
+STOCKHUB_FLOWER_URL = env("STOCKHUB_FLOWER_URL", default="http://127.0.0.1:5555/")
 # Beat writes each entry's last_run_at after every task it sends (default: every 3 minutes), so the reconcile
 # entry's last_run_at is a heartbeat to the minute; one UPDATE a minute.
 CELERY_BEAT_SYNC_EVERY = 1

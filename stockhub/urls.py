@@ -1,16 +1,14 @@
-"""Top-level URL map: admin (its login attempt-limited), the JSON API (each app's api.py), its OpenAPI schema
-and interactive docs, JSON error pages under /api/, health and metrics."""
+"""Top-level URL map: the pages (web/), admin (its login attempt-limited), the JSON API (each app's api.py),
+its OpenAPI schema and interactive docs, JSON error pages under /api/, health and metrics."""
 
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from stockhub import health
 from stockhub.login_limit import limit_login_attempts
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),  # until the dashboard has its page
     # before admin/, so every password tried on the admin login page is counted
     path("admin/login/", limit_login_attempts(admin.site.login), name="admin-login"),
     path("admin/", admin.site.urls),
@@ -24,6 +22,7 @@ urlpatterns = [
     path("metrics", health.metrics, name="metrics"),
     path("api/", include("notifications.api")),
     path("api/", include("portfolios.api")),
+    path("", include("web.urls")),
 ]
 
 handler404 = "stockhub.api.not_found"

@@ -25,6 +25,7 @@ from django.utils import timezone
 from ingest.errors import ProviderError
 from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus, Ticker, Timeframe
 from ingest.services.derive import DERIVED_TIMEFRAMES
+from ingest.services.job_events import publish_job_statuses
 from stockhub.errors import ErrorCode, StockHubError
 from stockhub.logcontext import log_context
 from stockhub.queues import PRIORITY_BANDS, Queue, Reason, broker_priority, route
@@ -197,6 +198,7 @@ def publish_jobs(*, job_ids: list[int], countdown: float | None = None) -> list[
                 job["queue"],
                 error,
             )
+    publish_job_statuses(job_ids=[job["id"] for job in jobs])  # queued: sent, or waiting for the reconciler
     return sent
 
 
@@ -252,6 +254,8 @@ def claim_job(*, job_id: int, token: int) -> FetchJob | None:
             attempts=job.attempts,
             lease_expires_at=job.lease_expires_at,
         )
+    if claimed:
+        publish_job_statuses(job_ids=[job.id])
     return job if claimed else None
 
 
@@ -497,10 +501,12 @@ def fail_job(*, job_id: int, code: str, message: str) -> None:
 
 
 def job_ended(*, job_ids: list[int]) -> None:
-    """Jobs ended (succeeded, failed or cancelled): tell the pipeline runs waiting for them, if any."""
+    """Jobs ended (succeeded, failed or cancelled): tell the pipeline runs waiting for them, if any, and the
+    pages watching them (stockhub:jobs:status)."""
     from ingest.services.pipeline import record_import_outcomes
 
     record_import_outcomes(job_ids=job_ids)
+    publish_job_statuses(job_ids=job_ids)
 
 
 def fail_job_unexpectedly(*, job_id: int, error: BaseException) -> None:

@@ -152,6 +152,7 @@ def _interested(job: FetchJob) -> list[int]:
 def _payload(job: FetchJob, phase: str, index: int, started: float) -> dict:
     return {
         "job_id": job.id,
+        "user_id": job.requested_by_id,  # so a page shows a person only their own entries
         "symbol": job.ticker.symbol,
         "phase": phase,
         "phase_number": index,

@@ -191,6 +191,6 @@ def test_the_openapi_schema_lists_the_endpoints(user_client):
     assert {"/api/bars/{symbol}", "/api/fetch", "/api/jobs/{job_id}", "/api/queues/stats"} <= set(paths)
 
 
-def test_the_site_root_leads_to_the_admin(client):
+def test_the_site_root_leads_to_the_dashboard_login(client):
     response = client.get("/")
-    assert (response.status_code, response["Location"]) == (302, "/admin/")
+    assert (response.status_code, response["Location"]) == (302, "/login/?next=/")

@@ -1,0 +1,87 @@
+"""Freshness per ticker (fresh / refreshing / stale / failed) and the market status the pipeline page shows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from ingest.market import MarketState, market_status
+from ingest.models import FetchJob, JobKind, JobStatus, Ticker
+from ingest.selectors import Freshness, last_prices, ticker_freshness
+from portfolios.tests.factories import make_fresh
+
+pytestmark = pytest.mark.django_db
+
+SATURDAY = timezone.make_aware(datetime(2026, 11, 28, 15, 0), UTC)  # market closed: stale = last bar missing
+
+
+def job(symbol: str, status: str, *, minutes_ago: int = 0, kind: str = JobKind.FETCH_BARS) -> None:
+    FetchJob.objects.create(
+        kind=kind, ticker=Ticker.objects.get(symbol=symbol), timeframe="daily", reason="user_login",
+        priority=1, queue="foreground", status=status,
+        finished_at=None if status in ("queued", "running") else SATURDAY - timedelta(minutes=minutes_ago),
+    )  # fmt: skip
+
+
+def test_each_ticker_is_fresh_refreshing_stale_or_failed():
+    for symbol in ("FRSH", "BUSY", "OLD", "BAD", "HEAL"):
+        Ticker.objects.create(symbol=symbol)
+    for symbol in ("FRSH", "BUSY", "BAD", "HEAL"):
+        make_fresh(symbol, now=SATURDAY)
+    job("BUSY", JobStatus.RUNNING)
+    job("OLD", JobStatus.FAILED, minutes_ago=30)
+    job("OLD", JobStatus.QUEUED, kind=JobKind.ADD_TICKER)  # adding a ticker fetches it too
+    job("BAD", JobStatus.FAILED, minutes_ago=5)
+    job("HEAL", JobStatus.FAILED, minutes_ago=30)
+    job("HEAL", JobStatus.SUCCEEDED, minutes_ago=5)  # a later success clears the failure
+    ids = dict(Ticker.objects.values_list("symbol", "id"))
+    freshness = ticker_freshness(ticker_ids=list(ids.values()), timeframe="daily", now=SATURDAY)
+    assert {symbol: freshness[ticker_id] for symbol, ticker_id in ids.items()} == {
+        "FRSH": Freshness.FRESH,
+        "BUSY": Freshness.REFRESHING,
+        "OLD": Freshness.REFRESHING,
+        "BAD": Freshness.FAILED,
+        "HEAL": Freshness.FRESH,
+    }
+    FetchJob.objects.filter(ticker__symbol="OLD", status=JobStatus.QUEUED).update(status=JobStatus.CANCELLED)
+    after = ticker_freshness(ticker_ids=[ids["OLD"]], timeframe="daily", now=SATURDAY)
+    assert after[ids["OLD"]] == Freshness.FAILED  # a cancelled job says nothing about the data
+
+
+def test_a_ticker_without_the_last_sessions_bar_and_no_job_is_stale():
+    ticker = Ticker.objects.create(symbol="OLD")
+    assert ticker_freshness(ticker_ids=[ticker.id], timeframe="daily", now=SATURDAY) == {
+        ticker.id: Freshness.STALE
+    }
+
+
+def test_last_prices_give_the_newest_close_and_the_change_from_the_one_before():
+    make_fresh("ONE", now=SATURDAY)  # a single bar: no change yet
+    ticker = Ticker.objects.get(symbol="ONE")
+    assert last_prices(ticker_ids=[ticker.id])[ticker.id].change is None
+    ticker.bars.create(
+        timeframe="daily", ts=SATURDAY - timedelta(days=10), open=10, high=11, low=5, close=8.4, volume=1,
+        source="test",
+    )  # fmt: skip
+    price = last_prices(ticker_ids=[ticker.id])[ticker.id]
+    assert (price.close, round(price.change, 2), round(price.change_percent, 2)) == (10.5, 2.1, 25.0)
+
+
+@pytest.mark.parametrize(
+    ("moment", "state"),
+    [
+        (datetime(2026, 11, 30, 15, 0), MarketState.OPEN),  # Monday 10:00 New York
+        (datetime(2026, 11, 30, 22, 0), MarketState.CLOSED),  # Monday after the close
+        (datetime(2026, 11, 28, 15, 0), MarketState.CLOSED),  # Saturday
+        (datetime(2026, 11, 26, 15, 0), MarketState.HOLIDAY),  # Thanksgiving
+        (datetime(2026, 11, 27, 15, 0), MarketState.EARLY_CLOSE),  # the Friday after: closes 13:00
+    ],
+)
+def test_the_market_status_follows_the_exchange_calendar(moment, state):
+    status = market_status(now=moment.replace(tzinfo=UTC))
+    assert status.state == state
+    assert status.next_open > moment.replace(tzinfo=UTC)
+    if state == MarketState.EARLY_CLOSE:
+        assert status.next_close.tz_convert("America/New_York").hour == 13
