@@ -7,7 +7,9 @@ Every portfolio is looked up through its owner: another user's id answers 404, e
 from __future__ import annotations
 
 from django.urls import path
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -186,7 +188,42 @@ def ticker_refresh_view(request: Request, symbol: str) -> Response:
     return refresh_response(result)
 
 
+class OwnTickerSerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    portfolios = serializers.ListField(child=serializers.CharField())
+    last_close = serializers.FloatField(allow_null=True)
+    last_bar_at = serializers.DateTimeField(allow_null=True)
+    change_percent = serializers.FloatField(allow_null=True)
+    freshness = serializers.ChoiceField(choices=["fresh", "refreshing", "stale", "failed"])
+
+
+@extend_schema(
+    operation_id="tickers_portfolio",
+    responses=OwnTickerSerializer(many=True),
+    summary="The caller's own tickers (every portfolio), each with its last price and data freshness",
+)
+@api_view(["GET"])
+def own_tickers_view(request: Request) -> Response:
+    rows: dict[str, dict] = {}
+    for portfolio in selectors.portfolio_overview(user=request.user, now=timezone.now()):
+        for holding in portfolio.holdings:
+            row = rows.setdefault(
+                holding.symbol,
+                {
+                    "symbol": holding.symbol,
+                    "portfolios": [],
+                    "last_close": holding.last_close,
+                    "last_bar_at": holding.last_bar_at,
+                    "change_percent": holding.change_percent,
+                    "freshness": holding.freshness,
+                },
+            )
+            row["portfolios"].append(portfolio.name)
+    return Response(OwnTickerSerializer(sorted(rows.values(), key=lambda r: r["symbol"]), many=True).data)
+
+
 urlpatterns = [
+    path("tickers/portfolio", own_tickers_view, name="api-tickers-portfolio"),
     path("portfolios", portfolios_view, name="api-portfolios"),
     path("portfolios/<int:portfolio_id>", portfolio_view, name="api-portfolio"),
     path("portfolios/<int:portfolio_id>/holdings", holdings_view, name="api-holdings"),
