@@ -9,6 +9,7 @@ from ingest.models import (
     Bar,
     FetchJob,
     PipelineRun,
+    QueueState,
     RunStatus,
     SymbolRunStatus,
     SymbolStatus,
@@ -17,10 +18,11 @@ from ingest.models import (
     Universe,
 )
 from ingest.run_progress import run_progress
+from ingest.services.control import pause_queue, pause_run, resume_queue, resume_run
 from ingest.services.jobs import cancel_jobs, retry_jobs
 from ingest.services.pipeline import cancel_run, retry_run
 from ingest.services.refresh import request_refresh
-from stockhub.queues import Reason
+from stockhub.queues import Queue, Reason
 
 # An admin's "fetch now" is a manual foreground request: ahead of a user's own requests (3), behind logins (1).
 ADMIN_FETCH_PRIORITY = 2
@@ -157,7 +159,7 @@ class PipelineRunAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in PipelineRun._meta.fields]
     inlines = [SymbolRunStatusInline]
-    actions = ["cancel_selected", "retry_failed_symbols"]
+    actions = ["cancel_selected", "retry_failed_symbols", "pause_selected", "resume_selected"]
 
     def has_add_permission(self, request) -> bool:
         return False  # runs start from the pipeline page, the API or run_pipeline, which check the rules
@@ -185,6 +187,23 @@ class PipelineRunAdmin(admin.ModelAdmin):
         for run in queryset.filter(status__in=[RunStatus.PENDING, RunStatus.RUNNING]):
             cancel_run(run_id=run.id, reason=f"cancelled by {request.user.get_username()} in admin")
             self.message_user(request, f"run {run.id} cancelled")
+
+    @admin.action(description="Pause selected runs (running symbols finish, nothing else starts)")
+    def pause_selected(self, request, queryset) -> None:
+        self._change(request, queryset, pause_run)
+
+    @admin.action(description="Resume selected paused runs")
+    def resume_selected(self, request, queryset) -> None:
+        self._change(request, queryset, resume_run)
+
+    def _change(self, request, queryset, change) -> None:
+        for run in queryset:
+            try:
+                changed = change(run_id=run.id, user=request.user)
+            except InvalidInput as error:
+                self.message_user(request, f"run {run.id}: {error.message}", level=messages.WARNING)
+                continue
+            self.message_user(request, f"run {run.id} {changed.status}")
 
     @admin.action(description="Retry the failed symbols of selected runs (a new linked run each)")
     def retry_failed_symbols(self, request, queryset) -> None:
@@ -216,3 +235,32 @@ class SymbolRunStatusAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(QueueState)
+class QueueStateAdmin(admin.ModelAdmin):
+    """Pause and resume queues here (or /queues/, the API, `queue_control`); the state survives restarts."""
+
+    list_display = ["queue", "paused", "reason", "changed_by", "changed_at"]
+    readonly_fields = ["queue", "paused", "changed_by", "changed_at"]
+    actions = ["pause_selected", "resume_selected"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # one row per queue, made by the first pause
+
+    def changelist_view(self, request, extra_context=None):
+        for queue in Queue:  # every queue listed, paused or not
+            QueueState.objects.get_or_create(queue=queue)
+        return super().changelist_view(request, extra_context)
+
+    @admin.action(description="Pause selected queues (workers stop taking their messages)")
+    def pause_selected(self, request, queryset) -> None:
+        for state in queryset:
+            pause_queue(queue=state.queue, user=request.user, reason=state.reason or "paused in admin")
+            self.message_user(request, f"queue {state.queue} paused")
+
+    @admin.action(description="Resume selected queues")
+    def resume_selected(self, request, queryset) -> None:
+        for state in queryset:
+            resume_queue(queue=state.queue, user=request.user)
+            self.message_user(request, f"queue {state.queue} resumed")

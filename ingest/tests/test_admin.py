@@ -101,3 +101,27 @@ def test_run_pages_list_filter_and_retry_failed_symbols(admin_client):
     )
     retry = PipelineRun.objects.get(retry_of_id=run_id)
     assert list(retry.symbols.values_list("ticker__symbol", flat=True)) == ["BBB"]
+
+
+def test_queues_and_runs_are_paused_and_resumed_from_admin(admin_client, clean_broker):
+    from ingest.models import PipelineRun, QueueState
+    from ingest.services.pipeline import start_pipeline_run
+    from ingest.services.universes import Member, load_universe
+
+    listed = admin_client.get("/admin/ingest/queuestate/")
+    assert listed.status_code == 200 and b"background" in listed.content  # every queue listed
+    background = QueueState.objects.get(queue="background")
+    admin_client.post("/admin/ingest/queuestate/", {"action": "pause_selected", "_selected_action": [background.id]})
+    assert QueueState.objects.get(queue="background").paused
+    page = admin_client.get("/queues/")
+    assert b"paused" in page.content
+    admin_client.post("/admin/ingest/queuestate/", {"action": "resume_selected", "_selected_action": [background.id]})
+    assert not QueueState.objects.get(queue="background").paused
+
+    load_universe(slug="pair", members=[Member("AAA"), Member("BBB")])
+    run_id = start_pipeline_run(universe="pair", trigger="manual", phases="import").run_id
+    admin_client.post("/admin/ingest/pipelinerun/", {"action": "pause_selected", "_selected_action": [run_id]})
+    assert PipelineRun.objects.get(id=run_id).status == "paused"
+    assert b"Resume" in admin_client.get("/pipeline/").content
+    admin_client.post("/admin/ingest/pipelinerun/", {"action": "resume_selected", "_selected_action": [run_id]})
+    assert PipelineRun.objects.get(id=run_id).status == "running"

@@ -20,7 +20,7 @@
     field("failed", run.failed);
     field("total", run.total);
     field("symbols_per_minute", run.symbols_per_minute === null ? "—" : run.symbols_per_minute);
-    field("eta_seconds", run.eta_seconds === null ? "—" : Math.round(run.eta_seconds) + " s");
+    field("eta_seconds", run.status === "paused" ? "paused" : run.eta_seconds === null ? "—" : Math.round(run.eta_seconds) + " s");
     field("current_symbol", run.current_symbol || "—");
     field("status", run.status);
     shown.dataset.status = run.status;
@@ -75,6 +75,10 @@
     if (button.dataset.action === "retry-run") {
       result = await Stockhub.api("POST", "/api/processing/retry/" + runId);
       say("trigger-message", result, result.ok ? "Run " + result.data.run_id + " retries " + result.data.symbols + " failed symbols." : "");
+    } else if (button.dataset.action === "pause-run" || button.dataset.action === "resume-run") {
+      const verb = button.dataset.action === "pause-run" ? "pause" : "resume";
+      result = await Stockhub.api("POST", "/api/processing/" + verb + "/" + runId);
+      say("trigger-message", result, "Run " + runId + (verb === "pause" ? " paused." : " resumed."));
     } else if (button.dataset.action === "cancel-run") {
       result = await Stockhub.api("DELETE", "/api/processing/cancel/" + runId);
       say("trigger-message", result, "Run " + runId + " cancelled.");
