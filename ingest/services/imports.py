@@ -123,8 +123,10 @@ def fetch_and_store(
     end: datetime,
     provider_name: str | None = None,
     max_rate_limit_wait_seconds: float | None = None,
+    derive: bool = True,
 ) -> StoreResult:
-    """Fetch one ticker's bars from a provider and store them; weekly/monthly are then re-derived from daily.
+    """Fetch one ticker's bars from a provider and store them; weekly/monthly are then re-derived from daily
+    (unless `derive` is False: a pipeline run derives 50 tickers at once in its analysis batches).
 
     The provider's rate limit (ingest.ratelimit) is waited for up to `max_rate_limit_wait_seconds`
     (default STOCKHUB_RATE_LIMIT_MAX_WAIT_SECONDS); a longer wait raises RateLimitWait.
@@ -138,7 +140,7 @@ def fetch_and_store(
     acquire_provider_slot(provider=provider.name, max_wait_seconds=max_rate_limit_wait_seconds)
     frame = provider.fetch_bars(ticker.symbol, timeframe, start, end)
     result = store_bars(ticker=ticker, timeframe=timeframe, bars=frame, source=provider.name)
-    if timeframe == Timeframe.DAILY and result.stored.new + result.stored.updated:
+    if derive and timeframe == Timeframe.DAILY and result.stored.new + result.stored.updated:
         derive_longer_bars(
             ticker_ids=[ticker.id],
             since=pd.Timestamp(start, tz="UTC") if start.tzinfo is None else pd.Timestamp(start),

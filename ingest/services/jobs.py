@@ -391,6 +391,7 @@ def fetch_job_bars(job: FetchJob) -> JobOutcome:
         start=start,
         end=end,
         provider_name=job.params.get("provider"),
+        derive=not job.params.get("defer_derive", False),
     )
     if result.rows_read and result.rejected_total == result.rows_read:
         reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(result.rejected.items()))

@@ -37,7 +37,7 @@ from ingest.models import (
 )
 from ingest.services import pipeline_events as events
 from ingest.services.jobs import cancel_jobs, publish_jobs, request_fetch
-from ingest.services.pipeline_batches import dispatch_batches
+from ingest.services.pipeline_batches import derives_in_batches, dispatch_batches
 from notifications.services import notify
 from stockhub.queues import Reason
 
@@ -189,6 +189,9 @@ def dispatch_imports(*, run: PipelineRun) -> int:
         ).select_related("ticker")
     )
     reason = TRIGGER_REASON[run.trigger]
+    params = {"run_id": run.id}
+    if derives_in_batches(run):
+        params["defer_derive"] = True  # weekly/monthly bars: 50 tickers at a time in the analysis batches
     with transaction.atomic():
         to_send = []
         for row in rows:
@@ -196,7 +199,7 @@ def dispatch_imports(*, run: PipelineRun) -> int:
                 ticker=row.ticker,
                 timeframe=run.timeframe,
                 reason=reason,
-                params={"run_id": run.id},
+                params=params,
                 publish=False,
             )
             row.job_id, row.status, row.dispatched_at = request.job_id, SymbolStatus.QUEUED, timezone.now()
@@ -217,8 +220,8 @@ def next_phase(run: PipelineRun, phase: str) -> str | None:
 def record_import_outcomes(*, job_ids: list[int]) -> None:
     """Import jobs ended: move their symbols to the next phase (or done), or mark them failed, then let
     the runs advance. Called when any job ends; a job no run waits for costs one indexed query."""
-    if not job_ids:
-        return
+    if not job_ids or not SymbolRunStatus.objects.filter(job_id__in=job_ids).exists():
+        return  # most jobs: nobody's run waits for them (one index probe)
     rows = list(
         SymbolRunStatus.objects.filter(
             job_id__in=job_ids, phase=Phase.IMPORT, status__in=OPEN_SYMBOL_STATUSES

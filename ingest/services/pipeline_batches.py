@@ -12,12 +12,14 @@ import logging
 import time
 from datetime import datetime, timedelta
 
+import pandas as pd
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from ingest.models import (
+    Bar,
     Phase,
     PipelineRun,
     RunStatus,
@@ -26,7 +28,7 @@ from ingest.models import (
     Timeframe,
 )
 from ingest.services import pipeline_events as events
-from ingest.services.derive import DERIVED_TIMEFRAMES
+from ingest.services.derive import DERIVED_TIMEFRAMES, derive_longer_bars
 from ingest.services.jobs import claimed_by_dead_local_worker, worker_id
 from stockhub.errors import ErrorCode, StockHubError
 from stockhub.logcontext import log_context
@@ -43,6 +45,31 @@ BATCH_TASK = f"{Queue.ANALYSIS}.run_pipeline_batch"
 def analysis_timeframes(timeframe: str) -> list[str]:
     """A daily run also brings in the weekly and monthly bars derived from its daily bars."""
     return [timeframe, *DERIVED_TIMEFRAMES] if timeframe == Timeframe.DAILY else [timeframe]
+
+
+def derives_in_batches(run: PipelineRun) -> bool:
+    """A daily run that imports and then analyses derives its weekly and monthly bars in the first analysis
+    phase, 50 tickers per call, instead of once per import job (~40 % of an incremental job's time)."""
+    analysis_phases = [phase for phase in run.phases if phase != Phase.IMPORT]
+    return run.timeframe == Timeframe.DAILY and Phase.IMPORT in run.phases and bool(analysis_phases)
+
+
+def derive_batch(ticker_ids: list[int]) -> None:
+    """Weekly and monthly bars of `ticker_ids` from their daily bars, from where they may have changed: a
+    little before the newest derived week (the import re-read at most STOCKHUB_FETCH_OVERLAP_DAYS before its
+    newest daily bar), or from the start for tickers never derived."""
+    newest = dict(
+        Bar.objects.filter(ticker_id__in=ticker_ids, timeframe=Timeframe.WEEKLY)
+        .values("ticker_id")
+        .annotate(newest=Max("ts"))
+        .values_list("ticker_id", "newest")
+    )
+    never = [ticker_id for ticker_id in ticker_ids if ticker_id not in newest]
+    if never:
+        derive_longer_bars(ticker_ids=never, since=None)
+    if newest:
+        since = min(newest.values()) - timedelta(days=settings.STOCKHUB_FETCH_OVERLAP_DAYS)
+        derive_longer_bars(ticker_ids=list(newest), since=pd.Timestamp(since))
 
 
 def dispatch_batches(*, run: PipelineRun, row_ids: list[int] | None = None) -> int:
@@ -173,6 +200,9 @@ def _analyse(rows: list[SymbolRunStatus], run: PipelineRun, phase: str) -> None:
 
     started = time.perf_counter()
     ticker_ids = [row.ticker_id for row in rows]
+    first_analysis = next(p for p in run.phases if p != Phase.IMPORT)
+    if phase == first_analysis and derives_in_batches(run):
+        derive_batch(ticker_ids)
     written = 0
     for timeframe in analysis_timeframes(run.timeframe):
         counts = run_batch(

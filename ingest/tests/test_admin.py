@@ -111,17 +111,25 @@ def test_queues_and_runs_are_paused_and_resumed_from_admin(admin_client, clean_b
     listed = admin_client.get("/admin/ingest/queuestate/")
     assert listed.status_code == 200 and b"background" in listed.content  # every queue listed
     background = QueueState.objects.get(queue="background")
-    admin_client.post("/admin/ingest/queuestate/", {"action": "pause_selected", "_selected_action": [background.id]})
+    admin_client.post(
+        "/admin/ingest/queuestate/", {"action": "pause_selected", "_selected_action": [background.id]}
+    )
     assert QueueState.objects.get(queue="background").paused
     page = admin_client.get("/queues/")
     assert b"paused" in page.content
-    admin_client.post("/admin/ingest/queuestate/", {"action": "resume_selected", "_selected_action": [background.id]})
+    admin_client.post(
+        "/admin/ingest/queuestate/", {"action": "resume_selected", "_selected_action": [background.id]}
+    )
     assert not QueueState.objects.get(queue="background").paused
 
     load_universe(slug="pair", members=[Member("AAA"), Member("BBB")])
     run_id = start_pipeline_run(universe="pair", trigger="manual", phases="import").run_id
-    admin_client.post("/admin/ingest/pipelinerun/", {"action": "pause_selected", "_selected_action": [run_id]})
+    admin_client.post(
+        "/admin/ingest/pipelinerun/", {"action": "pause_selected", "_selected_action": [run_id]}
+    )
     assert PipelineRun.objects.get(id=run_id).status == "paused"
     assert b"Resume" in admin_client.get("/pipeline/").content
-    admin_client.post("/admin/ingest/pipelinerun/", {"action": "resume_selected", "_selected_action": [run_id]})
+    admin_client.post(
+        "/admin/ingest/pipelinerun/", {"action": "resume_selected", "_selected_action": [run_id]}
+    )
     assert PipelineRun.objects.get(id=run_id).status == "running"

@@ -15,6 +15,7 @@ from django.conf import settings
 
 from analysis.models import IndicatorRow
 from ingest.models import Bar, PipelineRun, RunStatus, SymbolRunStatus, SymbolStatus, Ticker
+from ingest.services.derive import derive_longer_bars
 from ingest.services.pipeline import cancel_run, retry_run, start_pipeline_run
 from ingest.services.universes import Member, load_universe
 from ingest.tests.test_queue_workers import wait_until
@@ -135,6 +136,11 @@ def test_a_full_run_stores_every_bar_reports_faults_by_code_and_a_retry_complete
     assert stored.groupby("symbol").size().to_dict() == expected.groupby("symbol").size().to_dict()
     assert stored["close"].sum() == pytest.approx(expected["close"].sum(), rel=1e-12)
     one = Ticker.objects.get(symbol=good[0])
+    # The run derived weekly and monthly bars in its batches: deriving them again from scratch changes nothing.
+    again = derive_longer_bars(
+        ticker_ids=list(Ticker.objects.filter(symbol__in=good).values_list("id", flat=True))
+    )
+    assert all(counts.new == 0 and counts.updated == 0 and counts.unchanged > 0 for counts in again.values())
     for timeframe in ("daily", "weekly", "monthly"):
         bars = Bar.objects.filter(ticker=one, timeframe=timeframe).count()
         assert bars and IndicatorRow.objects.filter(ticker=one, timeframe=timeframe).count() == bars
