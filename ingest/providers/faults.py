@@ -71,7 +71,7 @@ class FaultyProvider:
         self.inner = inner
         self.name = inner.name
         self.faults = faults
-        self._random = random.Random(faults.seed)
+        self._random = _draws(faults.seed)
 
     def fetch_bars(self, symbol: str, timeframe: str, start: datetime, end: datetime) -> pd.DataFrame:
         key = normalize_symbol(symbol)
@@ -89,6 +89,17 @@ class FaultyProvider:
             raise _rate_limited(symbol)
         bars = self.inner.fetch_bars(symbol, timeframe, start, end)
         return _broken(bars) if key in self.faults.bad_rows else bars
+
+
+_DRAWS: dict[int | None, random.Random] = {}
+
+
+def _draws(seed: int | None) -> random.Random:
+    """One sequence of draws per process and seed. A provider is built per fetch, so a generator seeded
+    per provider would draw the same first number on every call: with a seed, all calls or none would fail."""
+    if seed not in _DRAWS:
+        _DRAWS[seed] = random.Random(seed)
+    return _DRAWS[seed]
 
 
 def _rate_limited(symbol: str) -> ProviderError:

@@ -103,7 +103,8 @@ def audit(
     _audit_jobs(result, expected_failures)
     if run_id is not None:
         _audit_run(result, run_id, expected_failures)
-    _audit_bars(result, market, [s for s in symbols if s not in expected_failures], with_analysis=run_id)
+    analysed = run_id is not None and "indicators" in PipelineRun.objects.get(id=run_id).phases
+    _audit_bars(result, market, [s for s in symbols if s not in expected_failures], with_analysis=analysed)
     _audit_executions(result, stack)
     return result
 
@@ -150,7 +151,7 @@ def _audit_run(result: Audit, run_id: int, expected_failures: dict[str, str]) ->
     result.lose(len(wrong), f"run symbols not done (symbol, status, code) {wrong}")
 
 
-def _audit_bars(result: Audit, market: Market, symbols: list[str], *, with_analysis: int | None) -> None:
+def _audit_bars(result: Audit, market: Market, symbols: list[str], *, with_analysis: bool) -> None:
     """Daily bars equal the file's rows; weekly and monthly bars cover every period and add up to the same
     volume (a half-derived symbol would not); with a run, one indicator row per bar."""
     source = market.frame[market.frame["symbol"].isin(symbols)].copy()
