@@ -9,6 +9,7 @@ from ingest.services.reconcile import reconcile_jobs, reconcile_runs
 from ingest.services.schedule import start_scheduled_run
 from ingest.services.ticker_queue import add_ticker_job
 from stockhub.jobtask import JobTask
+from stockhub.outages import OUTAGE_ERRORS
 
 
 @shared_task(name="foreground.fetch_bars", base=JobTask)
@@ -36,9 +37,17 @@ def check_queue_alerts_task() -> None:
 
 
 # Not a JobTask: its record is the run's symbol rows, not a FetchJob. Same delivery policy otherwise; a batch
-# cut short by a dead worker is taken back by the reconciler when its lease passes.
+# cut short by a dead worker is taken back by the reconciler when its lease passes, and one that found the
+# database unreachable before its claim is sent again with backoff (run_pipeline_batch handles the rest).
 @shared_task(
-    name="analysis.run_pipeline_batch", acks_late=True, reject_on_worker_lost=True, ignore_result=True
+    name="analysis.run_pipeline_batch",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    autoretry_for=OUTAGE_ERRORS,
+    retry_backoff=1,
+    retry_backoff_max=30,
+    max_retries=8,
 )
 def run_pipeline_batch_task(run_id: int, phase: str, row_ids: list[int]) -> None:
     run_pipeline_batch(run_id=run_id, phase=phase, row_ids=row_ids)

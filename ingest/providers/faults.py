@@ -5,12 +5,14 @@ STOCKHUB_PROVIDER_FAULTS, e.g. "timeout=AAA,BBB;rate_limit=CCC;bad_rows=DDD;fail
 - rate_limit=SYMBOLS  every call raises API_RATE_LIMIT with Retry-After 1 s, as an exhausted quota would;
 - bad_rows=SYMBOLS    every bar comes back broken (NaN close, negative or zero price, high < low, in turn);
 - fail_rate=P         any other call fails with probability P, half timeouts, half 429s (retryable);
-- seed=N              makes fail_rate's draws repeatable.
+- seed=N              makes fail_rate's draws repeatable;
+- latency_ms=N        every call first waits N ms, as a slow provider would (chaos tests kill workers mid-call).
 """
 
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -32,6 +34,7 @@ class Faults:
     bad_rows: set[str] = field(default_factory=set)
     fail_rate: float = 0.0
     seed: int | None = None
+    latency_ms: int = 0
 
 
 def parse_faults(text: str) -> Faults:
@@ -51,10 +54,12 @@ def parse_faults(text: str) -> Faults:
                 raise InvalidInput(f"STOCKHUB_PROVIDER_FAULTS: fail_rate={value} is not between 0 and 1")
         elif key == "seed" and value.strip().isdigit():
             faults.seed = int(value)
+        elif key == "latency_ms" and value.strip().isdigit():
+            faults.latency_ms = int(value)
         else:
             raise InvalidInput(
                 f"STOCKHUB_PROVIDER_FAULTS: cannot read {part!r}; use timeout=, rate_limit=, bad_rows=, "
-                "fail_rate= or seed="
+                "fail_rate=, seed= or latency_ms="
             )
     return faults
 
@@ -66,10 +71,12 @@ class FaultyProvider:
         self.inner = inner
         self.name = inner.name
         self.faults = faults
-        self._random = random.Random(faults.seed)
+        self._random = _draws(faults.seed)
 
     def fetch_bars(self, symbol: str, timeframe: str, start: datetime, end: datetime) -> pd.DataFrame:
         key = normalize_symbol(symbol)
+        if self.faults.latency_ms:
+            time.sleep(self.faults.latency_ms / 1000)
         if key in self.faults.timeout:
             raise ProviderError(f"{symbol}: injected timeout", code=ErrorCode.NETWORK_TIMEOUT, retryable=True)
         if key in self.faults.rate_limit:
@@ -82,6 +89,17 @@ class FaultyProvider:
             raise _rate_limited(symbol)
         bars = self.inner.fetch_bars(symbol, timeframe, start, end)
         return _broken(bars) if key in self.faults.bad_rows else bars
+
+
+_DRAWS: dict[int | None, random.Random] = {}
+
+
+def _draws(seed: int | None) -> random.Random:
+    """One sequence of draws per process and seed. A provider is built per fetch, so a generator seeded
+    per provider would draw the same first number on every call: with a seed, all calls or none would fail."""
+    if seed not in _DRAWS:
+        _DRAWS[seed] = random.Random(seed)
+    return _DRAWS[seed]
 
 
 def _rate_limited(symbol: str) -> ProviderError:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 
 from ingest.errors import StorageError
 from ingest.models import Ticker, Timeframe, normalize_symbol
@@ -139,12 +139,18 @@ def fetch_and_store(
     # One slot per fetch: a fetch is one request, save the rare extra page or Massive's ticker lookup.
     acquire_provider_slot(provider=provider.name, max_wait_seconds=max_rate_limit_wait_seconds)
     frame = provider.fetch_bars(ticker.symbol, timeframe, start, end)
-    result = store_bars(ticker=ticker, timeframe=timeframe, bars=frame, source=provider.name)
-    if derive and timeframe == Timeframe.DAILY and result.stored.new + result.stored.updated:
-        derive_longer_bars(
-            ticker_ids=[ticker.id],
-            since=pd.Timestamp(start, tz="UTC") if start.tzinfo is None else pd.Timestamp(start),
-        )
+    # One transaction for the daily bars and the weekly/monthly bars derived from them: a crash or a database
+    # restart in between leaves neither, never daily bars whose weekly and monthly lag behind.
+    try:
+        with transaction.atomic():
+            result = store_bars(ticker=ticker, timeframe=timeframe, bars=frame, source=provider.name)
+            if derive and timeframe == Timeframe.DAILY and result.stored.new + result.stored.updated:
+                derive_longer_bars(
+                    ticker_ids=[ticker.id],
+                    since=pd.Timestamp(start, tz="UTC") if start.tzinfo is None else pd.Timestamp(start),
+                )
+    except DatabaseError as error:
+        raise StorageError(f"storing {ticker.symbol} {timeframe} bars failed: {error}") from error
     logger.info(
         "fetched ticker=%s timeframe=%s provider=%s read=%s new=%s updated=%s rejected=%s",
         ticker.symbol,

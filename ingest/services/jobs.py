@@ -22,12 +22,13 @@ from django.db.models import CharField, F, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
-from ingest.errors import ProviderError
+from ingest.errors import ProviderError, StorageError
 from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus, Ticker, Timeframe
 from ingest.services.derive import DERIVED_TIMEFRAMES
 from ingest.services.job_events import publish_job_statuses
 from stockhub.errors import ErrorCode, StockHubError
 from stockhub.logcontext import log_context
+from stockhub.outages import OUTAGE_ERRORS, is_outage, wait_for_database
 from stockhub.queues import PRIORITY_BANDS, Queue, Reason, broker_priority, route
 
 logger = logging.getLogger(__name__)
@@ -336,6 +337,7 @@ def run_job(*, job_id: int, token: int, work: Callable[[FetchJob], JobOutcome]) 
 
     A StockHubError from `work` is retried (transient codes, with backoff) or fails the job with its code;
     one that does not count as an attempt (our own rate limiter's RateLimitWait) only waits for its turn.
+    A database outage mid-job is retried like a transient error once the database answers again.
     """
     job = claim_job(job_id=job_id, token=token)
     if job is None:
@@ -344,36 +346,63 @@ def run_job(*, job_id: int, token: int, work: Callable[[FetchJob], JobOutcome]) 
         job_id=job.id, run_id=job.params.get("run_id"), symbol=job.ticker.symbol, queue=job.queue
     ):
         try:
-            outcome = work(job)
-        except StockHubError as error:
-            _end_or_retry(job=job, error=error)
-            release_user_slot(job=job)
-            return
-        except Exception as error:
-            # before the release, so the slot really is free
-            fail_job_unexpectedly(job_id=job.id, error=error)
-            release_user_slot(job=job)
-            raise
-        FetchJob.objects.filter(id=job.id).update(
-            status=JobStatus.SUCCEEDED,
-            finished_at=timezone.now(),
-            lease_expires_at=None,
-            error_code="",
-            error_message="",
-            rows_stored=outcome.rows_stored,
-            rows_rejected=outcome.rows_rejected,
-            rejected_by_reason=outcome.rejected_by_reason,
-        )
-        logger.info(
-            "job=%s %s ticker=%s timeframe=%s succeeded: %s",
-            job.id,
-            job.kind,
-            job.ticker.symbol,
-            job.timeframe,
-            outcome.summary,
-        )
+            _work_and_record(job=job, work=work)
+        except OUTAGE_ERRORS as error:
+            _retry_after_outage(job=job, error=error)
+
+
+def _work_and_record(*, job: FetchJob, work: Callable[[FetchJob], JobOutcome]) -> None:
+    try:
+        outcome = work(job)
+    except StockHubError as error:
+        _end_or_retry(job=job, error=error)
         release_user_slot(job=job)
-        job_ended(job_ids=[job.id])
+        return
+    except Exception as error:
+        if is_outage(error):
+            raise  # not the job's fault: run_job puts it back
+        # before the release, so the slot really is free
+        fail_job_unexpectedly(job_id=job.id, error=error)
+        release_user_slot(job=job)
+        raise
+    FetchJob.objects.filter(id=job.id).update(
+        status=JobStatus.SUCCEEDED,
+        finished_at=timezone.now(),
+        lease_expires_at=None,
+        error_code="",
+        error_message="",
+        rows_stored=outcome.rows_stored,
+        rows_rejected=outcome.rows_rejected,
+        rejected_by_reason=outcome.rejected_by_reason,
+    )
+    logger.info(
+        "job=%s %s ticker=%s timeframe=%s succeeded: %s",
+        job.id,
+        job.kind,
+        job.ticker.symbol,
+        job.timeframe,
+        outcome.summary,
+    )
+    release_user_slot(job=job)
+    job_ended(job_ids=[job.id])
+
+
+def _retry_after_outage(*, job: FetchJob, error: Exception) -> None:
+    """The database went away while the job ran (or while its outcome was written): once it answers again,
+    retry the job like any transient error. If it stays away, the job's lease ends and the reconciler
+    takes it back; either way the job is never failed for an outage."""
+    if not wait_for_database():
+        logger.warning(
+            "job=%s database unreachable (%s); the reconciler takes the job back when its lease ends",
+            job.id,
+            error,
+        )
+        return
+    status = FetchJob.objects.filter(id=job.id, claimed_by=job.claimed_by).values_list("status", flat=True)
+    if status.first() == JobStatus.RUNNING:
+        _end_or_retry(job=job, error=StorageError(f"database connection lost: {error}".strip()))
+    release_user_slot(job=job)
+    job_ended(job_ids=[job.id])  # an outcome written just before the cut is passed on to its run
 
 
 def run_fetch_job(*, job_id: int, token: int) -> None:

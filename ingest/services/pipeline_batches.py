@@ -32,6 +32,7 @@ from ingest.services.derive import DERIVED_TIMEFRAMES, derive_longer_bars
 from ingest.services.jobs import claimed_by_dead_local_worker, worker_id
 from stockhub.errors import ErrorCode, StockHubError
 from stockhub.logcontext import log_context
+from stockhub.outages import is_outage, wait_for_database
 from stockhub.queues import Queue, Reason, broker_priority, route
 
 logger = logging.getLogger(__name__)
@@ -159,7 +160,34 @@ def run_pipeline_batch(*, run_id: int, phase: str, row_ids: list[int]) -> None:
         rows = claim_rows(run_id=run_id, phase=phase, row_ids=row_ids)
         _resend_skipped(run_id=run_id, phase=phase, row_ids=row_ids, claimed=rows)
         if rows:
-            _run_claimed(rows, run_id, phase)
+            try:
+                _run_claimed(rows, run_id, phase)
+            except (StockHubError, DatabaseError) as error:  # AnalysisError wraps the outage's error
+                if not is_outage(error):
+                    raise
+                _resend_after_outage(rows, run_id, phase, error)
+
+
+def _resend_after_outage(rows: list[SymbolRunStatus], run_id: int, phase: str, error: Exception) -> None:
+    """The database went away mid-batch: once it answers, put the rows we still hold back to queued and send
+    the batch again (analysis rows are upserts, so redoing them is harmless). If it stays away, the rows'
+    lease ends and the reconciler re-sends them. An outage never fails a symbol."""
+    if not wait_for_database():
+        logger.warning(
+            "run=%s %s batch: database unreachable (%s); left to the reconciler", run_id, phase, error
+        )
+        return
+    ids = list(
+        SymbolRunStatus.objects.filter(
+            id__in=[row.id for row in rows], phase=phase, status=SymbolStatus.RUNNING, claimed_by=worker_id()
+        ).values_list("id", flat=True)
+    )
+    SymbolRunStatus.objects.filter(id__in=ids).update(
+        status=SymbolStatus.QUEUED, lease_expires_at=None, dispatched_at=timezone.now()
+    )
+    if ids:
+        logger.warning("run=%s %s batch of %s: database connection lost; sent again", run_id, phase, len(ids))
+        send_batch(run_id=run_id, phase=phase, row_ids=ids, countdown=1.0)
 
 
 def _run_claimed(rows: list[SymbolRunStatus], run_id: int, phase: str) -> None:
@@ -169,6 +197,8 @@ def _run_claimed(rows: list[SymbolRunStatus], run_id: int, phase: str) -> None:
     try:
         _analyse(rows, run, phase)
     except (StockHubError, DatabaseError) as error:
+        if is_outage(error):
+            raise  # not the symbols' fault: run_pipeline_batch sends them again
         if len(rows) > 1:
             logger.warning(
                 "run=%s %s batch of %s failed (%s); trying each symbol alone", run_id, phase, len(rows), error
@@ -221,6 +251,8 @@ def _analyse_alone(row: SymbolRunStatus, run: PipelineRun, phase: str) -> None:
     try:
         _analyse([row], run, phase)
     except (StockHubError, DatabaseError) as error:
+        if is_outage(error):
+            raise
         _fail_rows([row], run, phase, error)
 
 
