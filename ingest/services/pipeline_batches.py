@@ -66,11 +66,14 @@ def derive_batch(ticker_ids: list[int]) -> None:
         .values_list("ticker_id", "newest")
     )
     never = [ticker_id for ticker_id in ticker_ids if ticker_id not in newest]
-    if never:
-        derive_longer_bars(ticker_ids=never, since=None)
-    if newest:
-        since = min(newest.values()) - timedelta(days=settings.STOCKHUB_FETCH_OVERLAP_DAYS)
-        derive_longer_bars(ticker_ids=list(newest), since=pd.Timestamp(since))
+    # One transaction: a worker killed half-way leaves no weekly bars without their monthly ones, which the
+    # batch's next attempt would take for "derived before" and only top up.
+    with transaction.atomic():
+        if never:
+            derive_longer_bars(ticker_ids=never, since=None)
+        if newest:
+            since = min(newest.values()) - timedelta(days=settings.STOCKHUB_FETCH_OVERLAP_DAYS)
+            derive_longer_bars(ticker_ids=list(newest), since=pd.Timestamp(since))
 
 
 def dispatch_batches(*, run: PipelineRun, row_ids: list[int] | None = None) -> int:
