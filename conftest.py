@@ -49,30 +49,31 @@ def switch_broker(broker_url: str) -> Iterator[Callable[[str], None]]:
 
 @pytest.fixture(scope="session")
 def broker_url() -> Iterator[str]:
-    """The broker the tests use: CELERY_BROKER_URL when set (CI: the machine's Redis), else an embedded Redis
-    on a test socket, so a running `make up` is never touched."""
-    if os.environ.get("CELERY_BROKER_URL"):
-        url = os.environ["CELERY_BROKER_URL"]
-        _use_broker(url)
-        yield url
-        return
-    TEST_REDIS_SOCKET.parent.mkdir(exist_ok=True)
-    env = {**os.environ, "STOCKHUB_EMBEDDED_REDIS_SOCKET": str(TEST_REDIS_SOCKET)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "stockhub.embedded_redis", "--no-save", "--stop-grace-seconds", "0"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis+socket://{TEST_REDIS_SOCKET}?virtual_host=0"
-    _wait_for(lambda: TEST_REDIS_SOCKET.exists(), seconds=15, what="the embedded test Redis")
-    _use_broker(url)
-    if not os.environ.get("REDIS_URL"):  # events, locks and rate limits on the same test Redis, database 1
+    """The broker the tests use: CELERY_BROKER_URL when set (CI: the machine's Redis, then RabbitMQ for the
+    `queues` selection), else an embedded Redis on a test socket, so a running `make up` is never touched.
+    Events, locks and rate limits need a Redis whatever the broker: without REDIS_URL they use the embedded
+    test Redis too (database 1)."""
+    configured = os.environ.get("CELERY_BROKER_URL")
+    server = None
+    if not configured or not os.environ.get("REDIS_URL"):
+        TEST_REDIS_SOCKET.parent.mkdir(exist_ok=True)
+        env = {**os.environ, "STOCKHUB_EMBEDDED_REDIS_SOCKET": str(TEST_REDIS_SOCKET)}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "stockhub.embedded_redis", "--no-save", "--stop-grace-seconds", "0"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for(lambda: TEST_REDIS_SOCKET.exists(), seconds=15, what="the embedded test Redis")
+    if not os.environ.get("REDIS_URL"):
         settings.REDIS_URL = f"unix://{TEST_REDIS_SOCKET}?db=1"
+    url = configured or f"redis+socket://{TEST_REDIS_SOCKET}?virtual_host=0"
+    _use_broker(url)
     yield url
-    server.terminate()
-    server.wait(timeout=10)
+    if server is not None:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 @pytest.fixture

@@ -13,9 +13,8 @@ def queue_depths_by_priority() -> dict[str, dict[int, int]] | None:
     """queue -> {our priority 1..10: messages waiting}, or None when the broker cannot be reached.
 
     On Redis, kombu keeps one list per priority step (`_q_for_pri`), and a list that does not exist is just
-    empty. Other brokers only report a total, filed under priority 0; declaring the queue (same arguments
-    as the workers use) rather than a passive check means a queue nobody has used yet reads as empty
-    instead of closing the channel.
+    empty. RabbitMQ only reports a queue's total, filed under priority 0 (callers count the job rows by
+    priority instead); see `_amqp_depth`.
     """
     from celery_app import app
 
@@ -31,10 +30,26 @@ def queue_depths_by_priority() -> dict[str, dict[int, int]] | None:
                     }
                     for queue in TASK_QUEUES
                 }
-            return {queue.name: {0: queue.bind(channel).queue_declare()[1]} for queue in TASK_QUEUES}
+            return {queue.name: {0: _amqp_depth(connection, queue.name)} for queue in TASK_QUEUES}
     except Exception as error:  # any transport error means: we cannot see the broker now
         logger.warning("cannot read the broker's queues: %s", error)
         return None
+
+
+def _amqp_depth(connection, name: str) -> int:
+    """Messages ready in one RabbitMQ queue, read with a passive declare so that reading never creates or
+    changes a queue. A queue nobody has declared yet reads as empty; the "not found" this raises closes
+    the channel, so every queue is read on a channel of its own."""
+    channel = connection.channel()
+    try:
+        return int(channel.queue_declare(queue=name, passive=True).message_count)
+    except connection.channel_errors:
+        return 0
+    finally:
+        try:
+            channel.close()
+        except connection.channel_errors + connection.connection_errors:
+            pass  # already closed by the broker's "not found"
 
 
 def queue_depths() -> dict[str, int] | None:

@@ -16,7 +16,17 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from ingest.broker import queue_depths
-from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobStatus
+from ingest.models import (
+    ACTIVE_JOB_STATUSES,
+    ACTIVE_RUN_STATUSES,
+    Bar,
+    FetchJob,
+    JobStatus,
+    PipelineRun,
+    SymbolRunStatus,
+    SymbolStatus,
+)
+from ingest.run_progress import run_progress
 from stockhub.queues import Queue
 
 # Upper bounds in seconds. Waiting runs from a login's sub-second start to an hour-long backlog; running
@@ -133,6 +143,49 @@ def bars_stored(now: datetime) -> Iterator[Metric]:
     yield bars
 
 
+def pipeline_progress(now: datetime) -> Iterator[Metric]:
+    """The runs an operator watches: every active one (pending, running or paused) and the latest finished
+    one, so a run's 100 % stays visible after it ends until the next run finishes."""
+    runs = list(PipelineRun.objects.filter(status__in=ACTIVE_RUN_STATUSES).select_related("universe"))
+    latest_finished = (
+        PipelineRun.objects.exclude(status__in=ACTIVE_RUN_STATUSES)
+        .filter(finished_at__isnull=False)
+        .select_related("universe")
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+    if latest_finished is not None:
+        runs.append(latest_finished)
+    percent = GaugeMetricFamily(
+        "stockhub_pipeline_run_percent",
+        "How far a pipeline run is, 0..100 over every symbol and phase (a failed symbol counts as done), "
+        "for the active runs and the latest finished one; phase is the run's current phase.",
+        labels=["run_id", "universe", "timeframe", "phase"],
+    )
+    for run in runs:
+        progress = run_progress(run=run, now=now)
+        percent.add_metric(
+            [str(progress.run_id), progress.universe, progress.timeframe, progress.phase], progress.percent
+        )
+    yield percent
+    symbols = GaugeMetricFamily(
+        "stockhub_pipeline_symbols",
+        "A pipeline run's symbols by status (every status listed, 0 included), for the same runs.",
+        labels=["run_id", "status"],
+    )
+    counts = dict(
+        ((run_id, status), n)
+        for run_id, status, n in SymbolRunStatus.objects.filter(run__in=[run.id for run in runs])
+        .values_list("run_id", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for run in runs:
+        for status in SymbolStatus:
+            symbols.add_metric([str(run.id), str(status)], counts.get((run.id, status), 0))
+    yield symbols
+
+
 # Each family: a function of the scrape time yielding metric families. Add new ones here.
 FAMILIES: tuple[Callable[[datetime], Iterable[Metric]], ...] = (
     job_counts,
@@ -140,6 +193,7 @@ FAMILIES: tuple[Callable[[datetime], Iterable[Metric]], ...] = (
     broker_state,
     job_errors,
     bars_stored,
+    pipeline_progress,
 )
 
 

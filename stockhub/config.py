@@ -16,6 +16,8 @@ PROVIDERS = ("yfinance", "massive", "csv", "synthetic")
 DATABASE_SCHEMES = ("postgres", "postgresql", "pgsql", "psql", "sqlite")
 BROKER_SCHEMES = ("redis", "rediss", "redis+socket", "amqp", "pyamqp")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+# Broker URLs served by kombu's Redis transport; every other accepted scheme is AMQP (RabbitMQ).
+REDIS_BROKER_SCHEMES = ("redis", "rediss", "redis+socket")
 
 
 class ConfigError(Exception):
@@ -40,6 +42,11 @@ def check_broker_url(name: str, url: str) -> str:
             "(or unset it for the embedded Redis)"
         )
     return url
+
+
+def is_redis_broker(url: str) -> bool:
+    """True for a Redis broker URL (priority 0 served first), False for AMQP (the highest number first)."""
+    return urlparse(url).scheme in REDIS_BROKER_SCHEMES
 
 
 def check_redis_url(url: str) -> str:

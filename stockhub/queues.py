@@ -8,6 +8,8 @@ from django.db import models
 from kombu import Exchange
 from kombu import Queue as KombuQueue
 
+from stockhub.config import is_redis_broker
+
 
 class Queue(StrEnum):
     FOREGROUND = "foreground"
@@ -58,11 +60,21 @@ def fetch_reason_for_priority(priority: int) -> Reason:
     raise ValueError(f"a fetch takes priority 1-6 (1-3 foreground, 4-6 background), got {priority}")
 
 
-def broker_priority(priority: int) -> int:
-    """Our 1..10 scale onto the broker's 0..9, where Redis serves 0 first (kombu clamps to 0..9)."""
+def broker_priority(priority: int, *, broker_url: str | None = None) -> int:
+    """Our 1 (highest) .. 10 scale onto the broker's, which depends on the transport (default: the
+    configured CELERY_BROKER_URL):
+
+    Redis: kombu's priority steps 0..9, where 0 is served first -> priority - 1.
+    RabbitMQ: the queues' x-max-priority=10 range, where the HIGHEST number is served first -> 10 - priority.
+    Either way our 1 goes first and our 10 last, and the result lies in 0..9.
+    """
     if not 1 <= priority <= 10:
         raise ValueError(f"priority must be 1..10, got {priority}")
-    return priority - 1
+    if broker_url is None:
+        from django.conf import settings
+
+        broker_url = settings.CELERY_BROKER_URL
+    return priority - 1 if is_redis_broker(broker_url) else 10 - priority
 
 
 # Task names start with their lane, so routing is by name and Flower shows the lane at a glance.

@@ -20,8 +20,9 @@ from stockhub.config import (
     check_redis_url,
     embedded_broker_url,
     embedded_redis_url,
+    is_redis_broker,
 )
-from stockhub.queues import PRIORITY_WEIGHTS, TASK_QUEUES, TASK_ROUTES, Queue
+from stockhub.queues import PRIORITY_WEIGHTS, TASK_QUEUES, TASK_ROUTES, Queue, broker_priority
 
 env = environ.Env()
 VAR_DIR.mkdir(exist_ok=True)
@@ -175,7 +176,7 @@ SPECTACULAR_SETTINGS = {
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-# --- Celery: Redis broker (embedded when unset); queues and routes live in stockhub/queues.py. ---
+# --- Celery: Redis (embedded when unset) or RabbitMQ broker; queues and routes live in stockhub/queues.py. ---
 CELERY_BROKER_URL = check_broker_url(
     "CELERY_BROKER_URL", env("CELERY_BROKER_URL", default=embedded_broker_url())
 )
@@ -194,20 +195,23 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_QUEUES = TASK_QUEUES
 CELERY_TASK_ROUTES = TASK_ROUTES
 CELERY_TASK_DEFAULT_QUEUE = str(Queue.BACKGROUND)
-# Redis: ten priority levels, served in priority order; a message without one would jump the queue.
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "priority_steps": list(range(10)),
-    "sep": ":",
-    "queue_order_strategy": "priority",
-    # a job unacknowledged this long is redelivered; longer than any single job may run
-    "visibility_timeout": env.int("STOCKHUB_VISIBILITY_TIMEOUT_SECONDS", default=3600),
-    # Publishing tries the broker once: when it is down the job row waits for the reconciler instead of a
-    # web request hanging ~6 s in reconnect attempts. Workers reconnect on their own terms
-    # (CELERY_BROKER_CONNECTION_MAX_RETRIES), which these options do not touch.
-    "max_retries": 1,
-    "interval_start": 0,
-}
-CELERY_TASK_DEFAULT_PRIORITY = 4  # broker scale; every publish sets its own, this is a safety net
+# Publishing tries the broker once: when it is down the job row waits for the reconciler instead of a web
+# request hanging ~6 s in reconnect attempts. Workers reconnect on their own terms
+# (CELERY_BROKER_CONNECTION_MAX_RETRIES), which these options do not touch. Any transport honours them.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0}
+if is_redis_broker(CELERY_BROKER_URL):
+    # Redis only: ten priority levels, served in priority order; a message without one would jump the queue.
+    # RabbitMQ needs none of this: its queues declare x-max-priority (stockhub/queues.py) and deliver
+    # unacknowledged messages again when a consumer's connection drops.
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
+        "priority_steps": list(range(10)),
+        "sep": ":",
+        "queue_order_strategy": "priority",
+        # a job unacknowledged this long is redelivered; longer than any single job may run
+        "visibility_timeout": env.int("STOCKHUB_VISIBILITY_TIMEOUT_SECONDS", default=3600),
+    }
+# A safety net on the broker's scale (every publish sets its own): our background default, 5.
+CELERY_TASK_DEFAULT_PRIORITY = broker_priority(5, broker_url=CELERY_BROKER_URL)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

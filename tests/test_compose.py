@@ -138,10 +138,25 @@ def test_all_app_services_run_one_image_built_from_the_dockerfile():
     assert "FROM python:3.11-slim" in dockerfile and "pip install -r requirements.txt" in dockerfile
 
 
+def test_every_long_running_service_has_a_healthcheck():
+    for name in SERVICES.keys() - ONE_SHOT:
+        assert SERVICES[name]["healthcheck"]["test"], name
+
+
+def test_servers_keep_their_data_and_app_services_share_the_var_volume():
+    assert SERVICES["postgres"]["volumes"] == ["postgres-data:/var/lib/postgresql/data"]
+    assert SERVICES["redis"]["volumes"] == ["redis-data:/data"]
+    for name in APP_SERVICES | ONE_SHOT:
+        assert "app-var:/app/var" in SERVICES[name]["volumes"], name
+    assert set(COMPOSE["volumes"]) == {"postgres-data", "redis-data", "app-var"}
+
+
 def test_servers_web_and_workers_have_healthchecks_that_probe_the_right_thing():
     assert "pg_isready" in str(SERVICES["postgres"]["healthcheck"]["test"])
     assert SERVICES["redis"]["healthcheck"]["test"][-2:] == ["redis-cli", "ping"]
-    assert "/admin/login/" in str(SERVICES["web"]["healthcheck"]["test"])
+    assert "http://127.0.0.1:8000/healthz'" in str(SERVICES["web"]["healthcheck"]["test"])
+    assert "http://127.0.0.1:5555/healthcheck" in str(SERVICES["flower"]["healthcheck"]["test"])
+    assert "check_beat" in str(SERVICES["beat"]["healthcheck"]["test"])
     for service, queue in WORKERS.items():
         probe = shlex.split(SERVICES[service]["healthcheck"]["test"][-1])
         # The node the probe pings is the one the worker names itself: -n <queue>@%h, %h being $HOSTNAME.
@@ -167,3 +182,33 @@ def test_app_services_use_the_compose_postgres_and_redis_through_valid_urls():
             check_redis_url(env["REDIS_URL"]): "redis",
         }
         assert {url: urlsplit(url).hostname for url in urls} == urls
+
+
+def test_the_web_healthcheck_url_answers_200(client):
+    (probe,) = [arg for arg in SERVICES["web"]["healthcheck"]["test"] if "urlopen" in arg]
+    path = probe.split("'")[1].removeprefix("http://127.0.0.1:8000")
+    assert client.get(path).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_beat_healthcheck_fails_until_beat_has_sent_its_heartbeat_and_passes_after():
+    from django.utils import timezone
+    from django_celery_beat.models import PeriodicTask
+
+    from stockhub.health import HEARTBEAT_TASK
+
+    test = SERVICES["beat"]["healthcheck"]["test"]
+    code = test[test.index("-c") + 1]
+    assert test[1:4] == ["python", "manage.py", "shell"]
+
+    def run() -> int:
+        try:
+            exec(code, {})
+        except SystemExit as exit:
+            return exit.code
+        return 0
+
+    PeriodicTask.objects.filter(task=HEARTBEAT_TASK).update(last_run_at=None)
+    assert run() == 1
+    PeriodicTask.objects.filter(task=HEARTBEAT_TASK).update(last_run_at=timezone.now())
+    assert run() == 0

@@ -104,3 +104,66 @@ def test_with_a_token_set_metrics_want_it_as_a_bearer_token(client, clean_broker
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert "stockhub_broker_up" in {name for name, _ in scrape(client, HTTP_AUTHORIZATION="Bearer s3cret")}
+
+
+def test_metrics_show_the_progress_of_active_runs_and_of_the_latest_finished_one(client):
+    from datetime import date, timedelta
+
+    from django.utils import timezone
+
+    from ingest.models import (
+        Phase,
+        PipelineRun,
+        RunStatus,
+        RunTrigger,
+        SymbolRunStatus,
+        SymbolStatus,
+        Universe,
+    )
+
+    universe = Universe.objects.create(slug="metrics-tiny", name="Tiny")
+    now = timezone.now()
+
+    def make_run(status: str, statuses: list[str], *, finished_minutes_ago: int | None = None):
+        run = PipelineRun.objects.create(
+            universe=universe,
+            timeframe=Timeframe.DAILY,
+            phases=[Phase.IMPORT, Phase.INDICATORS],
+            trigger=RunTrigger.MANUAL,
+            status=status,
+            session_date=date(2026, 1, 5),
+            current_phase=Phase.INDICATORS,
+            started_at=now - timedelta(hours=1),
+            finished_at=None
+            if finished_minutes_ago is None
+            else now - timedelta(minutes=finished_minutes_ago),
+        )
+        for i, symbol_status in enumerate(statuses):
+            ticker, _ = Ticker.objects.get_or_create(symbol=f"P{i}")
+            SymbolRunStatus.objects.create(
+                run=run, ticker=ticker, phase=Phase.INDICATORS, status=symbol_status
+            )
+        return run
+
+    older = make_run(RunStatus.COMPLETED, [SymbolStatus.DONE] * 2, finished_minutes_ago=30)
+    latest = make_run(
+        RunStatus.COMPLETED_WITH_ERRORS, [SymbolStatus.DONE, SymbolStatus.FAILED], finished_minutes_ago=5
+    )
+    # One done, one failed (both count as through), two halfway (indicators is phase 2 of 2): 6 of 8 steps.
+    active = make_run(
+        RunStatus.PAUSED,
+        [SymbolStatus.DONE, SymbolStatus.FAILED, SymbolStatus.QUEUED, SymbolStatus.RUNNING],
+    )
+
+    samples = scrape(client)
+
+    labels = {"universe": "metrics-tiny", "timeframe": "daily", "phase": "indicators"}
+    assert value(samples, "stockhub_pipeline_run_percent", run_id=str(active.id), **labels) == 75.0
+    assert value(samples, "stockhub_pipeline_run_percent", run_id=str(latest.id), **labels) == 100.0
+    assert value(samples, "stockhub_pipeline_run_percent", run_id=str(older.id), **labels) is None
+    assert {
+        status: value(samples, "stockhub_pipeline_symbols", run_id=str(active.id), status=status)
+        for status in SymbolStatus
+    } == {"pending": 0, "queued": 1, "running": 1, "done": 1, "failed": 1, "cancelled": 0}
+    assert value(samples, "stockhub_pipeline_symbols", run_id=str(latest.id), status="failed") == 1
+    assert value(samples, "stockhub_pipeline_symbols", run_id=str(older.id), status="done") is None

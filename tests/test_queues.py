@@ -2,6 +2,7 @@
 
 import pytest
 
+from stockhub.config import is_redis_broker
 from stockhub.queues import (
     PRIORITY_BANDS,
     TASK_ROUTES,
@@ -11,6 +12,8 @@ from stockhub.queues import (
     dynamic_priority,
     route,
 )
+
+pytestmark = pytest.mark.queues
 
 
 @pytest.mark.parametrize(
@@ -34,12 +37,48 @@ def test_every_default_priority_lies_in_its_queues_band():
         assert low <= priority <= high, reason
 
 
-def test_our_scale_maps_onto_the_brokers_zero_first_scale():
-    assert [broker_priority(p) for p in range(1, 11)] == list(range(10))
+REDIS = "redis://127.0.0.1:6379/0"
+AMQP = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def test_our_scale_maps_onto_redis_where_zero_is_served_first():
+    assert [broker_priority(p, broker_url=REDIS) for p in range(1, 11)] == list(range(10))
+    assert broker_priority(1, broker_url="redis+socket:///tmp/r.sock?virtual_host=0") == 0
     with pytest.raises(ValueError):
-        broker_priority(0)
+        broker_priority(0, broker_url=REDIS)
     with pytest.raises(ValueError):
-        broker_priority(11)
+        broker_priority(11, broker_url=REDIS)
+
+
+def test_our_scale_maps_onto_rabbitmq_where_the_highest_number_is_served_first():
+    assert [broker_priority(p, broker_url=AMQP) for p in range(1, 11)] == list(range(9, -1, -1))
+    assert broker_priority(1, broker_url="pyamqp://guest@rabbit//") == 9
+    with pytest.raises(ValueError):
+        broker_priority(11, broker_url=AMQP)
+
+
+def test_the_mapping_follows_the_configured_broker(settings):
+    settings.CELERY_BROKER_URL = AMQP
+    assert broker_priority(1) == 9
+    settings.CELERY_BROKER_URL = REDIS
+    assert broker_priority(1) == 0
+
+
+def test_redis_only_transport_options_apply_to_redis_brokers_alone():
+    from django.conf import settings
+
+    from celery_app import app
+
+    options = app.conf.broker_transport_options
+    assert options["max_retries"] == 1
+    if is_redis_broker(settings.CELERY_BROKER_URL):
+        assert options["priority_steps"] == list(range(10))
+        assert options["queue_order_strategy"] == "priority"
+    else:
+        assert "priority_steps" not in options
+        assert "visibility_timeout" not in options
+    # the safety-net default is our background priority 5 on whichever scale the broker uses
+    assert app.conf.task_default_priority == broker_priority(5, broker_url=settings.CELERY_BROKER_URL)
 
 
 def test_task_names_route_by_their_lane_prefix():

@@ -18,7 +18,7 @@ from ingest.tests.test_queue_workers import all_ended, wait_until
 from portfolios.tests.factories import make_user
 from stockhub.queues import Reason
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.queues]
 
 SLOW = {"STOCKHUB_SYNTHETIC_LATENCY_MS": "400"}
 

@@ -12,7 +12,7 @@ from ingest.monitoring import queue_report
 from ingest.services.jobs import request_fetch
 from stockhub.queues import Reason
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.queues]
 
 
 def queue_jobs(prefix: str, priorities: list[int]) -> None:

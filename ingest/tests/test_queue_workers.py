@@ -19,7 +19,7 @@ from portfolios.services import refresh_on_login
 from portfolios.tests.factories import make_portfolio
 from stockhub.queues import Reason
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.queues]
 
 SLOW_PROVIDER = {"STOCKHUB_SYNTHETIC_LATENCY_MS": "40"}
 
