@@ -125,3 +125,30 @@ def test_queue_control_command_and_api_check_their_input(client, clean_broker):
     client.force_login(make_user("bob"))
     assert client.post("/api/queues/analysis/pause").status_code == 403
     assert client.post("/api/processing/resume/1").status_code == 403
+
+
+def test_a_scheduled_run_due_while_its_queue_is_paused_starts_once_when_it_resumes(workers, market_csv):  # noqa: F811
+    from datetime import UTC, datetime
+
+    from ingest.services.schedule import start_scheduled_run
+
+    csv_path, frame = market_csv
+    universe = make_universe(frame)
+    workers.start("background", env=worker_env(csv_path))
+    workers.start("analysis", env=worker_env(csv_path))
+    pause_queue(queue="background", reason="provider maintenance")
+    after_close = datetime(2026, 11, 25, 21, 10, tzinfo=UTC)
+    ticks = [start_scheduled_run(universe=universe, now=after_close.replace(minute=m)) for m in (10, 11, 12)]
+    assert [tick.started for tick in ticks] == [True, False, False]  # beat ticks again: still one run
+    run_id = ticks[0].run_id
+    deadline = timezone.now() + timezone.timedelta(seconds=2)
+    while timezone.now() < deadline:
+        assert not FetchJob.objects.filter(run_symbols__run_id=run_id, started_at__isnull=False).exists()
+
+    resume_queue(queue="background")
+    wait_until(
+        lambda: PipelineRun.objects.get(id=run_id).status == RunStatus.COMPLETED, seconds=180, what="the run"
+    )
+    assert PipelineRun.objects.count() == 1
+    stored = dict(Bar.objects.filter(timeframe="daily").values_list("ticker__symbol").annotate(n=Count("id")))
+    assert stored == frame.groupby("symbol").size().to_dict()
