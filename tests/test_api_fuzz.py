@@ -14,7 +14,7 @@ from django.conf import settings
 
 from analysis.services import analyze_ticker
 from analysis.tests.factories import random_walk, store
-from conftest import ROOT, _database_url_for_workers
+from conftest import _database_url_for_workers
 from portfolios.services import issue_api_token
 from portfolios.tests.factories import make_portfolio, make_user
 from web.tests.conftest import AsgiServer, _free_port, collected_static  # noqa: F401 (a fixture)
@@ -82,7 +82,10 @@ def fuzz(server: AsgiServer, *, token: str, report: Path, mode: str, config: Pat
         "--continue-on-failure",
         "--report", "junit", "--report-dir", str(report),
     ]  # fmt: skip
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=FUZZ_TIMEOUT_SECONDS)
+    # run in the report folder: its example database (.schemathesis/) stays out of the checkout
+    result = subprocess.run(
+        command, cwd=report.parent, capture_output=True, text=True, timeout=FUZZ_TIMEOUT_SECONDS
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, f"{output}\n--- server log (tail) ---\n{server.log.read_text()[-5000:]}"
     assert " passed" in output and "failed" not in output, output
