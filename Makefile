@@ -14,7 +14,7 @@ EMBEDDED_REDIS := $(PY) -m stockhub.embedded_redis
 SEED_DEMO := $(PY) manage.py seed_demo
 ARGS ?=
 
-.PHONY: help up demo test lint fmt bench clean
+.PHONY: help up demo test lint fmt bench screenshots clean
 
 help: ## list these targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  make %-6s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,9 +48,12 @@ fmt: $(VENV)/.installed-dev ## ruff format && ruff check --fix
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
 bench: $(VENV)/.installed-dev ## timing runs: every bench/*.py script in turn (extra arguments: ARGS=...)
-	@set -e; scripts=$$(grep -l '__name__ == "__main__"' bench/*.py 2>/dev/null || true); \
+	@set -e; scripts=$$(grep -l '__name__ == "__main__"' bench/*.py 2>/dev/null | grep -v screenshots || true); \
 	[ -n "$$scripts" ] || echo "make bench: no bench scripts yet"; \
 	for script in $$scripts; do echo "== $$script"; $(PY) "$$script" $(ARGS); done
+
+screenshots: $(VENV)/.installed-dev ## PNGs of the pages for README.md (docs/screenshots/; a scratch database)
+	$(PY) bench/screenshots.py $(ARGS)
 
 clean: ## remove caches, collected static files and the embedded Redis dump (keeps .venv and the database)
 	rm -rf .pytest_cache .ruff_cache staticfiles var/redis.rdb var/test-redis.rdb

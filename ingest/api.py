@@ -56,7 +56,15 @@ class BarSerializer(serializers.Serializer):
 
 @extend_schema(
     parameters=[RangeQuery, OpenApiParameter("symbol", str, OpenApiParameter.PATH)],
-    responses=BarSerializer(many=True),
+    responses=inline_serializer(
+        "BarRows",
+        {
+            "symbol": serializers.CharField(),
+            "timeframe": serializers.CharField(),
+            "count": serializers.IntegerField(),
+            "bars": BarSerializer(many=True),
+        },
+    ),
     summary="Bars of one ticker, oldest first (the newest `limit` when no start is given)",
 )
 @api_view(["GET"])

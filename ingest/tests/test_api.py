@@ -191,6 +191,19 @@ def test_the_openapi_schema_lists_the_endpoints(user_client):
     assert {"/api/bars/{symbol}", "/api/fetch", "/api/jobs/{job_id}", "/api/queues/stats"} <= set(paths)
 
 
+def test_the_schema_documents_the_bars_response_as_the_object_it_is(user_client):
+    """Found by the schema fuzzer (tests/test_api_fuzz.py): the schema said a bare list of bars."""
+    store_daily("AAPL", 3)
+    body = user_client.get("/api/bars/AAPL").json()
+    schema = user_client.get("/api/schema/?format=json").json()
+    documented = schema["paths"]["/api/bars/{symbol}"]["get"]["responses"]["200"]["content"]
+    ref = documented["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    shape = schema["components"]["schemas"][ref]
+    assert shape["type"] == "object"
+    assert set(shape["properties"]) == set(body) == {"symbol", "timeframe", "count", "bars"}
+    assert shape["properties"]["bars"]["type"] == "array"
+
+
 def test_the_site_root_leads_to_the_dashboard_login(client):
     response = client.get("/")
     assert (response.status_code, response["Location"]) == (302, "/login/?next=/")
