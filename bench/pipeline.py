@@ -106,9 +106,9 @@ def reset() -> None:
     import redis
 
     from analysis.models import AnalysisState, IndicatorRow, PatternEvent
-    from ingest.models import Bar, FetchJob, PipelineRun
+    from ingest.models import Bar, FetchJob, PipelineRun, SymbolRunStatus
 
-    for model in (PatternEvent, IndicatorRow, AnalysisState, PipelineRun, FetchJob, Bar):
+    for model in (PatternEvent, IndicatorRow, AnalysisState, SymbolRunStatus, PipelineRun, FetchJob, Bar):
         model.objects.all()._raw_delete(model.objects.db)
     redis.Redis.from_url(BROKER_URL).flushdb()
 
