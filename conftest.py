@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -99,6 +101,22 @@ def _database_url_for_workers() -> str:
     port = db.get("PORT") or 5432
     auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{port}/{db['NAME']}"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now, for a server a test or benchmark starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def answers_ok(url: str) -> bool:
+    """True when `url` answers 200 within a second (a server started by a test is up)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def _wait_for(condition: Callable[[], bool], *, seconds: float, what: str) -> None:

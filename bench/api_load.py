@@ -25,12 +25,12 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.ingest import DATA  # noqa: E402
 from bench.report import ROOT, fresh_database, run_child, write_section  # noqa: E402
+from conftest import answers_ok, free_port  # noqa: E402  (the helpers the tests start servers with)
 
 GOALS = {"p95_ms": 50, "errors": 0}
 SPEC_SECONDS = 60
@@ -111,7 +111,7 @@ class Stack:
             if time.monotonic() > deadline:
                 raise RuntimeError("the embedded Redis did not start")
             time.sleep(0.1)
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(WORK / "uvicorn.log", "w")
         self.web = subprocess.Popen(
@@ -120,7 +120,7 @@ class Stack:
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 60
-        while not _answers(f"{self.url}/healthz"):
+        while not answers_ok(f"{self.url}/healthz"):
             if time.monotonic() > deadline or self.web.poll() is not None:
                 self.stop()
                 raise RuntimeError(f"uvicorn did not start (log: {WORK / 'uvicorn.log'})")
@@ -137,22 +137,6 @@ class Stack:
         self.log.close()
         self.redis.terminate()
         self.redis.wait(timeout=10)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def locust(url: str, *, users: int, seconds: int, wait: float, name: str, setup: Path) -> dict:

@@ -14,10 +14,10 @@ from django.conf import settings
 
 from analysis.services import analyze_ticker
 from analysis.tests.factories import random_walk, store
-from conftest import _database_url_for_workers
+from conftest import _database_url_for_workers, free_port
 from portfolios.services import issue_api_token
 from portfolios.tests.factories import make_portfolio, make_user
-from web.tests.conftest import AsgiServer, _free_port, collected_static  # noqa: F401 (a fixture)
+from web.tests.conftest import AsgiServer, collected_static  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -39,7 +39,7 @@ def fuzz_server(clean_broker: str, collected_static: None, tmp_path: Path):  # n
         "STOCKHUB_API_THROTTLE_USER": "100000/min",
         "STOCKHUB_API_THROTTLE_ANON": "100000/min",
     }
-    server = AsgiServer(port=_free_port(), log=tmp_path / "uvicorn.log", env=env)
+    server = AsgiServer(port=free_port(), log=tmp_path / "uvicorn.log", env=env)
     server.start()
     yield server
     server.stop()  # before the database is flushed: its connections must be gone

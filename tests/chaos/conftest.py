@@ -16,7 +16,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections
 from django.db.utils import load_backend
 
-from conftest import ROOT, Workers, _use_broker, _wait_for
+from conftest import ROOT, Workers, _use_broker, _wait_for, free_port
 
 RESULTS_FILE = ROOT / "var" / "chaos-results.json"
 SERVER_START_SECONDS = 30
@@ -48,12 +47,6 @@ class Market:
     path: Path  # the csv provider's file
     frame: pd.DataFrame  # symbol, date, open, high, low, close, volume
     symbols: list[str]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _postgres_bin() -> Path | None:
@@ -70,7 +63,7 @@ class PrivatePostgres:
     def __init__(self, bin_dir: Path, folder: Path) -> None:
         self.bin_dir, self.folder = bin_dir, folder
         self.data = folder / "data"
-        self.port = _free_port()
+        self.port = free_port()
         # PostgreSQL refuses to run as root; as root (containers, CI) it runs as the `postgres` system user.
         self.prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         if self.prefix:
@@ -119,7 +112,7 @@ class PrivateRedis:
 
     def __init__(self, binary: str, folder: Path) -> None:
         self.binary, self.folder = binary, folder
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:

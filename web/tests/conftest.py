@@ -4,10 +4,8 @@ and Debian's chromium driven by Playwright for the few browser tests."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,24 +13,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from conftest import ROOT, _database_url_for_workers, _wait_for
+from conftest import ROOT, _database_url_for_workers, _wait_for, answers_ok, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package; a browser download is never used
 SERVER_HEARTBEAT_SECONDS = "1"  # so a test sees a heartbeat without waiting 15 s
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="session")
@@ -65,7 +49,7 @@ class AsgiServer:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        _wait_for(lambda: _answers(f"{self.url}/healthz"), seconds=30, what=f"uvicorn (log: {self.log})")
+        _wait_for(lambda: answers_ok(f"{self.url}/healthz"), seconds=30, what=f"uvicorn (log: {self.log})")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -87,7 +71,7 @@ def asgi_server(clean_broker: str, collected_static: None, tmp_path: Path) -> It
         "REDIS_URL": settings.REDIS_URL,
         "STOCKHUB_SSE_HEARTBEAT_SECONDS": SERVER_HEARTBEAT_SECONDS,
     }
-    server = AsgiServer(port=_free_port(), log=tmp_path / "uvicorn.log", env=env)
+    server = AsgiServer(port=free_port(), log=tmp_path / "uvicorn.log", env=env)
     server.start()
     yield server
     server.stop()  # before the database is flushed: its connections must be gone
