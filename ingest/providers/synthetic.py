@@ -32,7 +32,7 @@ from django.conf import settings
 
 from ingest.errors import ProviderError
 from ingest.models import normalize_symbol
-from ingest.providers.aggregate import aggregate_bars, as_utc, bars_in_range
+from ingest.providers.aggregate import aggregate_bars, as_utc, bars_in_range, period_key
 from ingest.providers.base import BAR_COLUMNS
 from ingest.validation import SYMBOL_PATTERN
 from stockhub.errors import ErrorCode
@@ -122,7 +122,11 @@ class SyntheticProvider:
         end = min(as_utc(end), now)
         calendar = _calendar(self._calendar_name)
         started = int(np.searchsorted(calendar.opens, now.tz_convert(None).to_datetime64(), side="right"))
-        walk = _walk(_style(symbol), calendar, sessions=started)
+        # The walk is drawn from ORIGIN on, but bars are only built from the session before the range's first
+        # period: an incremental fetch costs a few sessions of work, not 25 years of them.
+        period = period_key(start, "daily" if timeframe == "hourly" else timeframe)
+        first = max(int(np.searchsorted(calendar.days, period, side="left")) - 1, 0)
+        walk = _walk(_style(symbol), calendar, sessions=started, first=min(first, started))
         if timeframe == "hourly":
             bars = _hourly_bars(walk, calendar)
             return bars_in_range(bars[bars["ts"] <= now], timeframe, start, end).reset_index(drop=True)
@@ -134,8 +138,9 @@ class SyntheticProvider:
 
 @dataclass(frozen=True)
 class _Walk:
-    """Hourly prices of the first `sessions` sessions: (sessions x MAX_HOURS), NaN past an early close."""
+    """Hourly prices of sessions first..sessions-1: ((sessions - first) x MAX_HOURS), NaN past an early close."""
 
+    first: int
     open: np.ndarray
     high: np.ndarray
     low: np.ndarray
@@ -143,7 +148,7 @@ class _Walk:
     volume: np.ndarray
 
 
-def _walk(style: _Style, calendar: _Calendar, *, sessions: int) -> _Walk:
+def _walk(style: _Style, calendar: _Calendar, *, sessions: int, first: int = 0) -> _Walk:
     draws = np.random.Generator(np.random.PCG64(style.seed)).standard_normal((sessions, _DRAWS_PER_SESSION))
     sigma = style.volatility
     gap, move = 0.25 * sigma * draws[:, _GAP], 0.95 * sigma * draws[:, _MOVE]
@@ -153,16 +158,19 @@ def _walk(style: _Style, calendar: _Calendar, *, sessions: int) -> _Walk:
     powers = a ** np.arange(sessions, dtype=float)
     e = powers * np.cumsum((gap + move) / powers)
     trend = np.log(style.first_price) + style.drift * np.arange(sessions)
-    log_close = trend + e
-    log_open = log_close - move
-    hours = calendar.hours[:sessions]
+    log_close = (trend + e)[first:]
+    log_open = log_close - move[first:]
+    # Each session's bars depend on its own draws and the closes above, so the slice is bit-identical to the
+    # same rows of a walk built whole.
+    draws, gap, move = draws[first:], gap[first:], move[first:]
+    hours = calendar.hours[first:sessions]
     path = _bridge(log_open, log_close, draws[:, _PATH], hours, sigma)
     bar_open, bar_close = np.exp(path[:, :-1]), np.exp(path[:, 1:])
     wick = 0.3 * sigma / np.sqrt(MAX_HOURS)
     high = np.maximum(bar_open, bar_close) * np.exp(wick * np.abs(draws[:, _WICK_UP]))
     low = np.minimum(bar_open, bar_close) * np.exp(-wick * np.abs(draws[:, _WICK_DOWN]))
     daily_volume = np.round(style.volume * np.exp(0.3 * draws[:, _VOLUME] + 8 * np.abs(gap + move)))
-    return _Walk(bar_open, high, low, bar_close, _split_volume(daily_volume, hours))
+    return _Walk(first, bar_open, high, low, bar_close, _split_volume(daily_volume, hours))
 
 
 def _bridge(log_open: np.ndarray, log_close: np.ndarray, shocks: np.ndarray, hours: np.ndarray, sigma: float):
@@ -195,8 +203,8 @@ def _split_volume(daily: np.ndarray, hours: np.ndarray) -> np.ndarray:
 
 
 def _hourly_bars(walk: _Walk, calendar: _Calendar) -> pd.DataFrame:
-    sessions = len(walk.open)
-    starts = calendar.opens[:sessions, None] + np.arange(MAX_HOURS)[None, :] * np.timedelta64(1, "h")
+    sessions = slice(walk.first, walk.first + len(walk.open))
+    starts = calendar.opens[sessions, None] + np.arange(MAX_HOURS)[None, :] * np.timedelta64(1, "h")
     inside = ~np.isnan(walk.close)
     return pd.DataFrame(
         {
@@ -211,12 +219,12 @@ def _hourly_bars(walk: _Walk, calendar: _Calendar) -> pd.DataFrame:
 
 
 def _daily_bars(walk: _Walk, calendar: _Calendar) -> pd.DataFrame:
-    sessions = len(walk.open)
-    last = calendar.hours[:sessions] - 1
-    rows = np.arange(sessions)
+    sessions = slice(walk.first, walk.first + len(walk.open))
+    last = calendar.hours[sessions] - 1
+    rows = np.arange(len(walk.open))
     return pd.DataFrame(
         {
-            "ts": calendar.days[:sessions],
+            "ts": calendar.days[sessions],
             "open": walk.open[:, 0],
             "high": np.nanmax(walk.high, axis=1),
             "low": np.nanmin(walk.low, axis=1),

@@ -120,6 +120,34 @@ def request_job(
         return JobRequest(job_id=active.id, created=False)
 
 
+def request_jobs(
+    *,
+    kind: str,
+    pairs: list[tuple[Ticker, str]],
+    reason: str,
+    requested_by=None,
+    priority: int | None = None,
+) -> list[JobRequest]:
+    """request_job for each (ticker, timeframe) in one transaction; the created and moved-up jobs are then
+    sent in one batch over one broker connection (after the caller's transaction, if there is one)."""
+    with transaction.atomic():
+        requests = [
+            request_job(
+                kind=kind,
+                ticker=ticker,
+                timeframe=timeframe,
+                reason=reason,
+                requested_by=requested_by,
+                priority=priority,
+                publish=False,
+            )
+            for ticker, timeframe in pairs
+        ]
+        to_send = [request.job_id for request in requests if request.created or request.reprioritised]
+        transaction.on_commit(partial(publish_jobs, job_ids=to_send))
+    return requests
+
+
 def _active_job(*, kind: str, ticker: Ticker, timeframe: str) -> FetchJob | None:
     return (
         FetchJob.objects.select_for_update()
@@ -432,9 +460,11 @@ def fetch_job_bars(job: FetchJob) -> JobOutcome:
     # New daily bars also changed the weekly and monthly bars fetch_and_store derived from them. A pipeline
     # run's import job leaves analysis to the run's own phases, which analyse 50 symbols at a time.
     derived = DERIVED_TIMEFRAMES if job.timeframe == Timeframe.DAILY else ()
-    for timeframe in (job.timeframe, *derived) if changed and "run_id" not in job.params else ():
-        request_job(
-            kind=JobKind.COMPUTE_INDICATORS, ticker=job.ticker, timeframe=timeframe, reason=Reason.ANALYSIS
+    if changed and "run_id" not in job.params:
+        request_jobs(
+            kind=JobKind.COMPUTE_INDICATORS,
+            pairs=[(job.ticker, timeframe) for timeframe in (job.timeframe, *derived)],
+            reason=Reason.ANALYSIS,
         )
     return JobOutcome(
         rows_stored=changed,

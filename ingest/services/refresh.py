@@ -6,13 +6,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 
-from ingest.models import FetchJob, JobStatus, Ticker
-from ingest.services.jobs import publish_jobs, request_fetch, run_fetch_job
+from ingest.models import FetchJob, JobKind, JobStatus, Ticker
+from ingest.services.jobs import request_jobs, run_fetch_job
 
 logger = logging.getLogger(__name__)
 
@@ -52,21 +51,10 @@ def request_refresh(
     are at most STOCKHUB_DIRECT_FETCH_MAX_JOBS of them, until STOCKHUB_DIRECT_FETCH_SECONDS have passed;
     whatever is left waits for the reconciler. Login never sets it: a login must not wait on a fetch.
     """
-    with transaction.atomic():
-        requests = [
-            request_fetch(
-                ticker=ticker,
-                timeframe=timeframe,
-                reason=reason,
-                requested_by=requested_by,
-                priority=priority,
-                publish=False,
-            )
-            for ticker, timeframe in pairs
-        ]
-        job_ids = [request.job_id for request in requests]
-        to_send = [request.job_id for request in requests if request.created or request.reprioritised]
-        transaction.on_commit(partial(publish_jobs, job_ids=to_send))  # one batch, one broker connection
+    requests = request_jobs(
+        kind=JobKind.FETCH_BARS, pairs=pairs, reason=reason, requested_by=requested_by, priority=priority
+    )
+    job_ids = [request.job_id for request in requests]
     if transaction.get_connection().in_atomic_block:
         # Inside the caller's transaction nothing has been published yet; it goes out when that commits.
         return RefreshResult(job_ids=job_ids, broker_reachable=True, ran_here=[], waiting_for_broker=[])

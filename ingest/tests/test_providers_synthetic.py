@@ -33,12 +33,33 @@ def test_same_symbol_gives_the_same_bars_and_other_symbols_differ():
     assert not np.allclose(first["close"], other["close"])
 
 
-@pytest.mark.parametrize("timeframe", ["daily", "hourly"])
-def test_a_bar_does_not_depend_on_the_range_asked_for(timeframe):
+# The narrow ranges end on a period's last session (Friday 2024-05-31 closes a week and a month), so their last
+# weekly or monthly bar is whole.
+@pytest.mark.parametrize(
+    "timeframe, narrow_range",
+    [
+        ("daily", ("2024-03-01", "2024-03-15")),
+        ("hourly", ("2024-03-01", "2024-03-15")),
+        ("weekly", ("2024-03-13", "2024-05-31")),
+        ("monthly", ("2024-03-13", "2024-05-31")),
+    ],
+)
+def test_a_bar_does_not_depend_on_the_range_asked_for(timeframe, narrow_range):
     wide = fetch("NVDA", timeframe, "2023-06-01", "2024-06-30").set_index("ts")
-    narrow = fetch("NVDA", timeframe, "2024-03-01", "2024-03-15").set_index("ts")
+    narrow = fetch("NVDA", timeframe, *narrow_range).set_index("ts")
     assert len(narrow) > 0
     pd.testing.assert_frame_equal(narrow, wide.loc[narrow.index])
+
+
+def test_a_walk_built_from_a_later_session_is_bit_identical_to_those_rows_of_the_whole_walk():
+    from ingest.providers.synthetic import _calendar, _style, _walk
+
+    calendar = _calendar("XNYS")
+    whole = _walk(_style("AMD"), calendar, sessions=6000)
+    tail = _walk(_style("AMD"), calendar, sessions=6000, first=5990)
+    assert tail.first == 5990 and tail.open.shape == (10, whole.open.shape[1])
+    for column in ("open", "high", "low", "close", "volume"):
+        np.testing.assert_array_equal(getattr(tail, column), getattr(whole, column)[5990:])
 
 
 def test_bars_are_sane_and_swing_1_to_3_percent_a_day():
