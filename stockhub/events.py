@@ -44,7 +44,8 @@ def envelope(event: str, payload: dict, *, now: datetime | None = None) -> dict:
     }
 
 
-def _client() -> redis.Redis:
+def redis_client() -> redis.Redis:
+    """The process's client for REDIS_URL, with short timeouts and no retry (events, signals between lanes)."""
     url = settings.REDIS_URL
     with _clients_lock:
         if url not in _clients:
@@ -68,7 +69,7 @@ def publish_events(channel: str, event: str, payloads: Iterable[dict]) -> int:
     if not messages:
         return 0
     try:
-        pipeline = _client().pipeline(transaction=False)
+        pipeline = redis_client().pipeline(transaction=False)
         for message in messages:
             pipeline.publish(channel, message)
         pipeline.execute()

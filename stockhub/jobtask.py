@@ -34,6 +34,15 @@ class JobTask(Task):
     retry_backoff_max = 30
     max_retries = 8
 
+    def __call__(self, *args, **kwargs):
+        # Background and analysis jobs let foreground work go first on a shared machine (the lane is the task
+        # name's prefix); see ingest/services/foreground_first.py.
+        if not self.name.startswith("foreground."):
+            from ingest.services.foreground_first import wait_while_foreground_active
+
+            wait_while_foreground_active()
+        return super().__call__(*args, **kwargs)
+
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         """An exception the service did not turn into a job outcome is a bug: record it on the job row."""
         from ingest.services.jobs import fail_job_unexpectedly

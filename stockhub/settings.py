@@ -259,6 +259,12 @@ STOCKHUB_PRIORITY_WEIGHTS = {
     **{k: float(v) for k, v in env.dict("STOCKHUB_PRIORITY_WEIGHTS", default={}).items()},
 }
 STOCKHUB_FOREGROUND_JOBS_PER_USER = env.int("STOCKHUB_FOREGROUND_JOBS_PER_USER", default=3)
+# Background and analysis claims wait while foreground work is active (ingest/services/foreground_first.py).
+STOCKHUB_FOREGROUND_FIRST = env.bool("STOCKHUB_FOREGROUND_FIRST", default=True)
+STOCKHUB_FOREGROUND_ACTIVE_MS = env.int("STOCKHUB_FOREGROUND_ACTIVE_MS", default=300)
+STOCKHUB_FOREGROUND_FIRST_MAX_WAIT_SECONDS = env.float(
+    "STOCKHUB_FOREGROUND_FIRST_MAX_WAIT_SECONDS", default=2.0
+)
 STOCKHUB_JOB_MAX_ATTEMPTS = env.int("STOCKHUB_JOB_MAX_ATTEMPTS", default=5)
 STOCKHUB_RETRY_BASE_SECONDS = env.float("STOCKHUB_RETRY_BASE_SECONDS", default=2.0)
 STOCKHUB_RETRY_MAX_SECONDS = env.float("STOCKHUB_RETRY_MAX_SECONDS", default=300.0)

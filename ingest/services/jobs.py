@@ -25,6 +25,7 @@ from django.utils import timezone
 from ingest.errors import ProviderError, StorageError
 from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus, Ticker, Timeframe
 from ingest.services.derive import DERIVED_TIMEFRAMES
+from ingest.services.foreground_first import mark_foreground_active
 from ingest.services.job_events import publish_job_statuses
 from stockhub.errors import ErrorCode, StockHubError
 from stockhub.logcontext import log_context
@@ -128,24 +129,71 @@ def request_jobs(
     requested_by=None,
     priority: int | None = None,
 ) -> list[JobRequest]:
-    """request_job for each (ticker, timeframe) in one transaction; the created and moved-up jobs are then
-    sent in one batch over one broker connection (after the caller's transaction, if there is one)."""
+    """request_job for each (ticker, timeframe), in bulk: one locking read, one insert and one update for
+    them all, and the created and moved-up jobs sent in one batch over one broker connection (after the
+    caller's transaction, if there is one). A login asks for its 20 tickers in a few milliseconds."""
+    queue, default_priority = route(reason)
+    low, high = PRIORITY_BANDS[queue]
+    priority = min(max(priority or default_priority, low), high)
+    wanted = list(dict.fromkeys((ticker.id, timeframe) for ticker, timeframe in pairs))
     with transaction.atomic():
-        requests = [
-            request_job(
-                kind=kind,
-                ticker=ticker,
-                timeframe=timeframe,
-                reason=reason,
-                requested_by=requested_by,
-                priority=priority,
-                publish=False,
-            )
-            for ticker, timeframe in pairs
+        active = _active_jobs(kind=kind, pairs=wanted)
+        missing = [pair for pair in wanted if pair not in active]
+        # ON CONFLICT DO NOTHING: a job another request created since our read stands (the partial unique
+        # index allows one active job per kind, ticker and timeframe). It is read back below as if ours and
+        # sent once more, which is harmless: the new token turns the earlier message into a no-op.
+        FetchJob.objects.bulk_create(
+            [
+                FetchJob(
+                    kind=kind,
+                    ticker_id=ticker_id,
+                    timeframe=timeframe,
+                    reason=reason,
+                    priority=priority,
+                    queue=queue,
+                    requested_by=requested_by,
+                )
+                for ticker_id, timeframe in missing
+            ],
+            ignore_conflicts=True,
+        )
+        created = _active_jobs(kind=kind, pairs=missing)
+        raised = [
+            job["id"]
+            for job in active.values()
+            if job["status"] == JobStatus.QUEUED and priority < job["priority"]
         ]
-        to_send = [request.job_id for request in requests if request.created or request.reprioritised]
+        if raised:
+            FetchJob.objects.filter(id__in=raised).update(priority=priority, queue=queue, reason=reason)
+            if requested_by is not None:
+                FetchJob.objects.filter(id__in=raised, requested_by__isnull=True).update(
+                    requested_by=requested_by
+                )
+        requests = {pair: JobRequest(job_id=job["id"], created=True) for pair, job in created.items()} | {
+            pair: JobRequest(job_id=job["id"], created=False, reprioritised=job["id"] in raised)
+            for pair, job in active.items()
+        }
+        to_send = [r.job_id for r in requests.values() if r.created or r.reprioritised]
         transaction.on_commit(partial(publish_jobs, job_ids=to_send))
-    return requests
+    return [requests[(ticker.id, timeframe)] for ticker, timeframe in pairs]
+
+
+def _active_jobs(*, kind: str, pairs: list[tuple[int, str]]) -> dict[tuple[int, str], dict]:
+    """(ticker id, timeframe) -> the active job's id, status and priority, locked until the transaction ends."""
+    if not pairs:
+        return {}
+    rows = (
+        FetchJob.objects.select_for_update()
+        .filter(
+            kind=kind,
+            ticker_id__in={ticker_id for ticker_id, _ in pairs},
+            timeframe__in={timeframe for _, timeframe in pairs},
+            status__in=ACTIVE_JOB_STATUSES,
+        )
+        .values("id", "ticker_id", "timeframe", "status", "priority")
+    )
+    wanted = set(pairs)
+    return {key: row for row in rows if (key := (row["ticker_id"], row["timeframe"])) in wanted}
 
 
 def _active_job(*, kind: str, ticker: Ticker, timeframe: str) -> FetchJob | None:
@@ -193,6 +241,8 @@ def publish_jobs(*, job_ids: list[int], countdown: float | None = None) -> list[
                 Value("job-"), Cast("id", CharField()), Value("-"), Cast(F("dispatch_token") + 1, CharField())
             ),
         )
+    if any(job["queue"] == Queue.FOREGROUND for job in jobs):
+        mark_foreground_active()
     sent: list[int] = []
     try:
         with app.producer_or_acquire() as producer:
@@ -240,7 +290,12 @@ def claim_job(*, job_id: int, token: int) -> FetchJob | None:
     """
     now = timezone.now()
     with transaction.atomic():
-        job = FetchJob.objects.select_for_update(skip_locked=True).filter(id=job_id).first()
+        job = (
+            FetchJob.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("ticker")
+            .filter(id=job_id)
+            .first()
+        )
         if job is None or job.dispatch_token != token:
             return None
         if job.status == JobStatus.RUNNING and job.lease_expires_at and job.lease_expires_at > now:
@@ -284,7 +339,9 @@ def claim_job(*, job_id: int, token: int) -> FetchJob | None:
             lease_expires_at=job.lease_expires_at,
         )
     if claimed:
-        publish_job_statuses(job_ids=[job.id])
+        if job.queue == Queue.FOREGROUND:
+            mark_foreground_active()
+        publish_job_statuses(jobs=[job])  # the row as just written
     return job if claimed else None
 
 
@@ -330,6 +387,8 @@ def _lock_user(user_id: int) -> None:
 
 def release_user_slot(*, job: FetchJob) -> None:
     """A foreground job of a user ended: send that user's next parked job, best priority and oldest first."""
+    if job.queue == Queue.FOREGROUND:
+        mark_foreground_active()  # from its end on: the gap before the next foreground job starts
     if job.queue != Queue.FOREGROUND or job.requested_by_id is None:
         return
     with transaction.atomic():
@@ -393,16 +452,19 @@ def _work_and_record(*, job: FetchJob, work: Callable[[FetchJob], JobOutcome]) -
         fail_job_unexpectedly(job_id=job.id, error=error)
         release_user_slot(job=job)
         raise
-    FetchJob.objects.filter(id=job.id).update(
-        status=JobStatus.SUCCEEDED,
-        finished_at=timezone.now(),
-        lease_expires_at=None,
-        error_code="",
-        error_message="",
-        rows_stored=outcome.rows_stored,
-        rows_rejected=outcome.rows_rejected,
-        rejected_by_reason=outcome.rejected_by_reason,
-    )
+    finished = {
+        "status": JobStatus.SUCCEEDED,
+        "finished_at": timezone.now(),
+        "lease_expires_at": None,
+        "error_code": "",
+        "error_message": "",
+        "rows_stored": outcome.rows_stored,
+        "rows_rejected": outcome.rows_rejected,
+        "rejected_by_reason": outcome.rejected_by_reason,
+    }
+    FetchJob.objects.filter(id=job.id).update(**finished)
+    for name, value in finished.items():
+        setattr(job, name, value)  # as written, for the status event
     logger.info(
         "job=%s %s ticker=%s timeframe=%s succeeded: %s",
         job.id,
@@ -412,7 +474,7 @@ def _work_and_record(*, job: FetchJob, work: Callable[[FetchJob], JobOutcome]) -
         outcome.summary,
     )
     release_user_slot(job=job)
-    job_ended(job_ids=[job.id])
+    job_ended(jobs=[job])
 
 
 def _retry_after_outage(*, job: FetchJob, error: Exception) -> None:
@@ -560,13 +622,13 @@ def fail_job(*, job_id: int, code: str, message: str) -> None:
     job_ended(job_ids=[job_id])
 
 
-def job_ended(*, job_ids: list[int]) -> None:
+def job_ended(*, job_ids: list[int] = (), jobs: list[FetchJob] = ()) -> None:
     """Jobs ended (succeeded, failed or cancelled): tell the pipeline runs waiting for them, if any, and the
-    pages watching them (stockhub:jobs:status)."""
+    pages watching them (stockhub:jobs:status). `jobs` are objects as just written (see publish_job_statuses)."""
     from ingest.services.pipeline import record_import_outcomes
 
-    record_import_outcomes(job_ids=job_ids)
-    publish_job_statuses(job_ids=job_ids)
+    record_import_outcomes(job_ids=[*job_ids, *(job.id for job in jobs)])
+    publish_job_statuses(job_ids=job_ids, jobs=jobs)
 
 
 def fail_job_unexpectedly(*, job_id: int, error: BaseException) -> None:

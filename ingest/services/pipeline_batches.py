@@ -29,6 +29,7 @@ from ingest.models import (
 )
 from ingest.services import pipeline_events as events
 from ingest.services.derive import DERIVED_TIMEFRAMES, derive_longer_bars
+from ingest.services.foreground_first import wait_while_foreground_active
 from ingest.services.jobs import claimed_by_dead_local_worker, worker_id
 from stockhub.errors import ErrorCode, StockHubError
 from stockhub.logcontext import log_context
@@ -160,6 +161,7 @@ def run_pipeline_batch(*, run_id: int, phase: str, row_ids: list[int]) -> None:
     with log_context(run_id=run_id, queue=Queue.ANALYSIS):
         if is_queue_paused(Queue.ANALYSIS):
             return  # its rows stay queued; resume_queue sends them again
+        wait_while_foreground_active()
         rows = claim_rows(run_id=run_id, phase=phase, row_ids=row_ids)
         _resend_skipped(run_id=run_id, phase=phase, row_ids=row_ids, claimed=rows)
         if rows:
