@@ -217,7 +217,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_SEND_TASK_EVENTS = True  # Flower
-CELERY_TASK_SEND_SENT_EVENT = True
+# No task-sent events: each would be a second broker publish per job sent (a login sends 20); Flower still
+# sees every task from the workers' received/started/succeeded events, and queued jobs are in the database.
+CELERY_TASK_SEND_SENT_EVENT = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
