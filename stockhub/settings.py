@@ -258,6 +258,13 @@ STOCKHUB_PRIORITY_WEIGHTS = {
     **PRIORITY_WEIGHTS,
     **{k: float(v) for k, v in env.dict("STOCKHUB_PRIORITY_WEIGHTS", default={}).items()},
 }
+# The factors behind those priorities (ingest/services/urgency.py, docs/queues.md): how often beat recomputes
+# them (the default entry is made once; edit it in admin afterwards), a holder's login this many days ago
+# counts 0, a newest daily bar this many days old counts 1, and this annualised volatility (0.8 = 80 %) counts 1.
+STOCKHUB_PRIORITY_REFRESH_MINUTES = env.int("STOCKHUB_PRIORITY_REFRESH_MINUTES", default=10)
+STOCKHUB_PRIORITY_ACTIVITY_DAYS = env.float("STOCKHUB_PRIORITY_ACTIVITY_DAYS", default=30.0)
+STOCKHUB_PRIORITY_AGE_DAYS = env.float("STOCKHUB_PRIORITY_AGE_DAYS", default=5.0)
+STOCKHUB_PRIORITY_VOLATILITY_CAP = env.float("STOCKHUB_PRIORITY_VOLATILITY_CAP", default=0.8)
 STOCKHUB_FOREGROUND_JOBS_PER_USER = env.int("STOCKHUB_FOREGROUND_JOBS_PER_USER", default=3)
 STOCKHUB_JOB_MAX_ATTEMPTS = env.int("STOCKHUB_JOB_MAX_ATTEMPTS", default=5)
 STOCKHUB_RETRY_BASE_SECONDS = env.float("STOCKHUB_RETRY_BASE_SECONDS", default=2.0)
