@@ -34,6 +34,14 @@ class TickerAdmin(admin.ModelAdmin):
     list_filter = ["asset_type", "active", "exchange", "universes"]
     search_fields = ["symbol", "name"]
     actions = ["fetch_daily_now"]
+    # Computed by the "refresh priorities" beat entry; shown, never edited (the next refresh would undo it).
+    readonly_fields = [
+        "urgency_activity",
+        "urgency_value",
+        "urgency_age",
+        "urgency_volatility",
+        "urgency_computed_at",
+    ]
 
     @admin.action(description="Fetch daily bars now (foreground queue)")
     def fetch_daily_now(self, request, queryset) -> None:

@@ -52,9 +52,46 @@ class Ticker(models.Model):
     asset_type = models.CharField(max_length=10, choices=AssetType.choices, default=AssetType.STOCK)
     active = models.BooleanField(default=True, help_text="Inactive tickers are skipped by scheduled updates")
     created_at = models.DateTimeField(auto_now_add=True)
+    # The factors of the dynamic priority inside a band, each 0..1 with 1 the most urgent, recomputed by beat
+    # (ingest/services/urgency.py, every 10 minutes by default). On the ticker rather than in a one-to-one
+    # model: every request_job already holds its ticker, so a job's priority costs no query, and a pipeline
+    # run's 500 import requests no 500 lookups. Not editable: the next refresh would overwrite a hand edit.
+    urgency_activity = models.FloatField(
+        null=True,
+        editable=False,
+        help_text="0..1: 1 = a holder logged in within a day, 0 = none for 30 days (default)",
+    )
+    urgency_value = models.FloatField(
+        null=True, editable=False, help_text="0..1: the ticker's largest share of a portfolio's value"
+    )
+    urgency_age = models.FloatField(
+        null=True,
+        editable=False,
+        help_text="0..1: age of the newest daily bar; 1 = 5 days (default) or no bar",
+    )
+    urgency_volatility = models.FloatField(
+        null=True,
+        editable=False,
+        help_text="0..1: annualised volatility of 20 daily returns over a cap (default 0.8)",
+    )
+    urgency_computed_at = models.DateTimeField(
+        null=True,
+        editable=False,
+        help_text="when the urgency factors were computed; empty: default priorities",
+    )
 
     class Meta:
         ordering = ["symbol"]
+        constraints = [
+            # NULL passes a CHECK, so tickers never computed are fine; computed factors stay in 0..1.
+            models.CheckConstraint(
+                condition=Q(urgency_activity__gte=0, urgency_activity__lte=1)
+                & Q(urgency_value__gte=0, urgency_value__lte=1)
+                & Q(urgency_age__gte=0, urgency_age__lte=1)
+                & Q(urgency_volatility__gte=0, urgency_volatility__lte=1),
+                name="ticker_urgency_factors_0_1",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.symbol

@@ -10,6 +10,8 @@ import json
 from stockhub.queues import Queue, Reason, broker_priority, route
 
 RECONCILE_EVERY_SECONDS = 60
+PRIORITY_REFRESH = "refresh priorities"
+PRIORITY_REFRESH_TASK = "analysis.refresh_priorities"
 
 
 def sync_schedules() -> list[str]:
@@ -53,6 +55,8 @@ def sync_schedules() -> list[str]:
         created.append("check queue alerts")
     if _ensure_daily_pipeline():
         created.append("daily pipeline")
+    if _ensure_priority_refresh():
+        created.append(PRIORITY_REFRESH)
     return created
 
 
@@ -86,6 +90,33 @@ def _ensure_daily_pipeline() -> bool:
             * 3600,  # a beat that was down all evening does not start yesterday's run at 3 am
             "kwargs": json.dumps({"universe": settings.STOCKHUB_PIPELINE_UNIVERSE, "timeframe": "daily"}),
             "description": "Import, indicators and patterns for the universe after the US close on trading days.",
+        },
+    )
+    return made
+
+
+def _ensure_priority_refresh() -> bool:
+    """Every STOCKHUB_PRIORITY_REFRESH_MINUTES (10): the factors move slowly (logins, closes, a day's bar), so
+    priorities ten minutes old order the background and analysis work just as well, for a few bulk queries."""
+    from django.conf import settings
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    if PeriodicTask.objects.filter(name=PRIORITY_REFRESH).exists():
+        return False  # never overwrite what an operator changed
+    every_seconds = settings.STOCKHUB_PRIORITY_REFRESH_MINUTES * 60
+    interval, _ = IntervalSchedule.objects.get_or_create(every=every_seconds, period=IntervalSchedule.SECONDS)
+    queue, priority = route(Reason.MAINTENANCE)
+    _, made = PeriodicTask.objects.get_or_create(
+        name=PRIORITY_REFRESH,
+        defaults={
+            "task": PRIORITY_REFRESH_TASK,
+            "interval": interval,
+            "queue": str(queue),
+            "priority": broker_priority(priority),
+            "expire_seconds": every_seconds - 5,  # a copy still waiting when the next is due is useless
+            "kwargs": json.dumps({}),
+            "description": "Recompute each ticker's urgency factors (holder activity, portfolio value, data "
+            "age, volatility), which place background and analysis jobs inside their priority band.",
         },
     )
     return made

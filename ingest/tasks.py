@@ -8,6 +8,7 @@ from ingest.services.pipeline_batches import run_pipeline_batch
 from ingest.services.reconcile import reconcile_jobs, reconcile_runs
 from ingest.services.schedule import start_scheduled_run
 from ingest.services.ticker_queue import add_ticker_job
+from ingest.services.urgency import refresh_priority_factors
 from stockhub.jobtask import JobTask
 from stockhub.outages import OUTAGE_ERRORS
 
@@ -61,3 +62,11 @@ def start_scheduled_run_task(universe: str = "sp500", timeframe: str = "daily", 
 @shared_task(name="foreground.add_ticker", base=JobTask)
 def add_ticker_task(job_id: int, token: int) -> None:
     run_job(job_id=job_id, token=token, work=add_ticker_job)
+
+
+# Maintenance on the analysis lane (priority 10, behind every analysis job): a few bulk queries every 10
+# minutes. Not a JobTask and no job row: a lost or failed refresh only leaves the factors one interval older,
+# and the next one recomputes them all.
+@shared_task(name="analysis.refresh_priorities", ignore_result=True)
+def refresh_priorities_task() -> None:
+    refresh_priority_factors()

@@ -19,6 +19,24 @@ def held_tickers(*, user) -> QuerySet[Ticker]:
     return Ticker.objects.filter(holdings__portfolio__owner=user, active=True).distinct().order_by("symbol")
 
 
+@dataclass(frozen=True, slots=True)
+class HolderPosition:
+    """One holding as the urgency factors see it: whose portfolio, how much, and when its owner was last seen."""
+
+    portfolio_id: int
+    ticker_id: int
+    quantity: Decimal
+    owner_last_login: datetime | None  # None: the owner never logged in
+
+
+def holder_positions() -> list[HolderPosition]:
+    """Every holding of every portfolio with its owner's last login, in one query."""
+    rows = Holding.objects.order_by().values_list(  # unordered: the default order joins tickers for symbols
+        "portfolio_id", "ticker_id", "quantity", "portfolio__owner__last_login"
+    )
+    return [HolderPosition(*row) for row in rows]
+
+
 def portfolios_of(*, user) -> QuerySet[Portfolio]:
     """`user`'s portfolios by name, each with `holding_count`; never anyone else's."""
     return (

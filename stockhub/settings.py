@@ -260,6 +260,13 @@ STOCKHUB_PRIORITY_WEIGHTS = {
     **PRIORITY_WEIGHTS,
     **{k: float(v) for k, v in env.dict("STOCKHUB_PRIORITY_WEIGHTS", default={}).items()},
 }
+# The factors behind those priorities (ingest/services/urgency.py, docs/queues.md): how often beat recomputes
+# them (the default entry is made once; edit it in admin afterwards), a holder's login this many days ago
+# counts 0, a newest daily bar this many days old counts 1, and this annualised volatility (0.8 = 80 %) counts 1.
+STOCKHUB_PRIORITY_REFRESH_MINUTES = env.int("STOCKHUB_PRIORITY_REFRESH_MINUTES", default=10)
+STOCKHUB_PRIORITY_ACTIVITY_DAYS = env.float("STOCKHUB_PRIORITY_ACTIVITY_DAYS", default=30.0)
+STOCKHUB_PRIORITY_AGE_DAYS = env.float("STOCKHUB_PRIORITY_AGE_DAYS", default=5.0)
+STOCKHUB_PRIORITY_VOLATILITY_CAP = env.float("STOCKHUB_PRIORITY_VOLATILITY_CAP", default=0.8)
 STOCKHUB_FOREGROUND_JOBS_PER_USER = env.int("STOCKHUB_FOREGROUND_JOBS_PER_USER", default=3)
 # Background and analysis claims wait while foreground work is active (ingest/services/foreground_first.py).
 STOCKHUB_FOREGROUND_FIRST = env.bool("STOCKHUB_FOREGROUND_FIRST", default=True)

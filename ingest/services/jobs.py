@@ -27,10 +27,11 @@ from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus
 from ingest.services.derive import DERIVED_TIMEFRAMES
 from ingest.services.foreground_first import mark_foreground_active
 from ingest.services.job_events import publish_job_statuses
+from ingest.services.urgency import stored_priority
 from stockhub.errors import ErrorCode, StockHubError
 from stockhub.logcontext import log_context
 from stockhub.outages import OUTAGE_ERRORS, is_outage, wait_for_database
-from stockhub.queues import PRIORITY_BANDS, Queue, Reason, broker_priority, route
+from stockhub.queues import DYNAMIC_PRIORITY_QUEUES, PRIORITY_BANDS, Queue, Reason, broker_priority, route
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,9 @@ def request_job(
     """
     queue, default_priority = route(reason)
     low, high = PRIORITY_BANDS[queue]
+    if priority is None and queue in DYNAMIC_PRIORITY_QUEUES:
+        # The ticker's urgency inside the band (refreshed by beat); None until first computed: the default.
+        priority = stored_priority(ticker=ticker, queue=queue)
     priority = min(max(priority or default_priority, low), high)
     with transaction.atomic():
         active = _active_job(kind=kind, ticker=ticker, timeframe=timeframe)
