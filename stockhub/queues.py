@@ -93,10 +93,11 @@ TASK_QUEUES = [
 ]
 
 
-# The queues whose jobs, when nobody gave a priority, are placed in their band by the ticker's stored factors
-# (ingest/services/urgency.py). Foreground keeps its fixed reasons (login 1, user request 3): a waiting
-# person comes first, whatever the ticker.
-DYNAMIC_PRIORITY_QUEUES = frozenset({Queue.BACKGROUND, Queue.ANALYSIS})
+# The reasons whose jobs, when nobody gave a priority, are placed in their band by the ticker's stored factors
+# (ingest/services/urgency.py). Foreground keeps its fixed reasons (login 1, user request 3): a waiting person
+# comes first, whatever the ticker; so does a pipeline run a person started (4) and maintenance (10).
+DYNAMIC_PRIORITY_REASONS = frozenset({Reason.SCHEDULED, Reason.BACKFILL, Reason.ANALYSIS})
+DYNAMIC_PRIORITY_QUEUES = frozenset(ROUTING[reason][0] for reason in DYNAMIC_PRIORITY_REASONS)
 
 # Default weights of the dynamic priority inside a queue's band; STOCKHUB_PRIORITY_WEIGHTS overrides them.
 PRIORITY_WEIGHTS = {"activity": 0.4, "value": 0.3, "age": 0.2, "volatility": 0.1}

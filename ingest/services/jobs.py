@@ -31,7 +31,7 @@ from ingest.services.urgency import stored_priority
 from stockhub.errors import ErrorCode, StockHubError
 from stockhub.logcontext import log_context
 from stockhub.outages import OUTAGE_ERRORS, is_outage, wait_for_database
-from stockhub.queues import DYNAMIC_PRIORITY_QUEUES, PRIORITY_BANDS, Queue, Reason, broker_priority, route
+from stockhub.queues import DYNAMIC_PRIORITY_REASONS, PRIORITY_BANDS, Queue, Reason, broker_priority, route
 
 logger = logging.getLogger(__name__)
 
@@ -88,12 +88,7 @@ def request_job(
     queued job up, and the message sent before becomes a no-op. With publish=False the caller sends the
     created or moved-up jobs itself (request_refresh sends a login's jobs in one batch).
     """
-    queue, default_priority = route(reason)
-    low, high = PRIORITY_BANDS[queue]
-    if priority is None and queue in DYNAMIC_PRIORITY_QUEUES:
-        # The ticker's urgency inside the band (refreshed by beat); None until first computed: the default.
-        priority = stored_priority(ticker=ticker, queue=queue)
-    priority = min(max(priority or default_priority, low), high)
+    queue, priority = job_priority(ticker=ticker, reason=reason, priority=priority)
     with transaction.atomic():
         active = _active_job(kind=kind, ticker=ticker, timeframe=timeframe)
         if active is None:
@@ -125,6 +120,17 @@ def request_job(
         return JobRequest(job_id=active.id, created=False)
 
 
+def job_priority(*, ticker: Ticker, reason: str, priority: int | None) -> tuple[Queue, int]:
+    """The queue and priority of a job for `ticker` asked for `reason`: the one given, else the ticker's
+    urgency inside the band for the reasons that have one (refreshed by beat; until first computed, the
+    reason's default), else the reason's default; always clamped into the queue's band."""
+    queue, default_priority = route(reason)
+    low, high = PRIORITY_BANDS[queue]
+    if priority is None and reason in DYNAMIC_PRIORITY_REASONS:
+        priority = stored_priority(ticker=ticker, queue=queue)
+    return queue, min(max(priority or default_priority, low), high)
+
+
 def request_jobs(
     *,
     kind: str,
@@ -136,9 +142,10 @@ def request_jobs(
     """request_job for each (ticker, timeframe), in bulk: one locking read, one insert and one update for
     them all, and the created and moved-up jobs sent in one batch over one broker connection (after the
     caller's transaction, if there is one). A login asks for its 20 tickers in a few milliseconds."""
-    queue, default_priority = route(reason)
-    low, high = PRIORITY_BANDS[queue]
-    priority = min(max(priority or default_priority, low), high)
+    queue = route(reason)[0]
+    priorities = {
+        ticker.id: job_priority(ticker=ticker, reason=reason, priority=priority)[1] for ticker, _ in pairs
+    }
     wanted = list(dict.fromkeys((ticker.id, timeframe) for ticker, timeframe in pairs))
     with transaction.atomic():
         active = _active_jobs(kind=kind, pairs=wanted)
@@ -153,7 +160,7 @@ def request_jobs(
                     ticker_id=ticker_id,
                     timeframe=timeframe,
                     reason=reason,
-                    priority=priority,
+                    priority=priorities[ticker_id],
                     queue=queue,
                     requested_by=requested_by,
                 )
@@ -162,19 +169,19 @@ def request_jobs(
             ignore_conflicts=True,
         )
         created = _active_jobs(kind=kind, pairs=missing)
-        raised = [
-            job["id"]
-            for job in active.values()
-            if job["status"] == JobStatus.QUEUED and priority < job["priority"]
-        ]
-        if raised:
-            FetchJob.objects.filter(id__in=raised).update(priority=priority, queue=queue, reason=reason)
+        raised: dict[int, list[int]] = {}  # new priority -> ids of queued jobs it moves up
+        for (ticker_id, _), job in active.items():
+            if job["status"] == JobStatus.QUEUED and priorities[ticker_id] < job["priority"]:
+                raised.setdefault(priorities[ticker_id], []).append(job["id"])
+        for new_priority, ids in raised.items():
+            FetchJob.objects.filter(id__in=ids).update(priority=new_priority, queue=queue, reason=reason)
             if requested_by is not None:
-                FetchJob.objects.filter(id__in=raised, requested_by__isnull=True).update(
+                FetchJob.objects.filter(id__in=ids, requested_by__isnull=True).update(
                     requested_by=requested_by
                 )
+        raised_ids = {job_id for ids in raised.values() for job_id in ids}
         requests = {pair: JobRequest(job_id=job["id"], created=True) for pair, job in created.items()} | {
-            pair: JobRequest(job_id=job["id"], created=False, reprioritised=job["id"] in raised)
+            pair: JobRequest(job_id=job["id"], created=False, reprioritised=job["id"] in raised_ids)
             for pair, job in active.items()
         }
         to_send = [r.job_id for r in requests.values() if r.created or r.reprioritised]

@@ -158,9 +158,10 @@ def test_foreground_jobs_and_explicit_priorities_keep_theirs(market):
     login = request_fetch(ticker=quiet, timeframe="daily", reason=Reason.USER_LOGIN)
     asked = request_fetch(ticker=quiet, timeframe="hourly", reason=Reason.USER_REQUEST)
     explicit = request_fetch(ticker=hot, timeframe="daily", reason=Reason.SCHEDULED, priority=6)
+    by_hand = request_fetch(ticker=quiet, timeframe="weekly", reason=Reason.MANUAL_RUN)  # a person started it
 
-    jobs = FetchJob.objects.in_bulk([login.job_id, asked.job_id, explicit.job_id])
-    assert [jobs[r.job_id].priority for r in (login, asked, explicit)] == [1, 3, 6]
+    jobs = FetchJob.objects.in_bulk([login.job_id, asked.job_id, explicit.job_id, by_hand.job_id])
+    assert [jobs[r.job_id].priority for r in (login, asked, explicit, by_hand)] == [1, 3, 6, 4]
 
 
 def test_without_computed_factors_jobs_get_their_reasons_default_priority(market):
