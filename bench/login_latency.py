@@ -131,7 +131,7 @@ def queue_backlog(count: int) -> list[int]:
     from django.db import transaction
 
     from ingest.models import Ticker
-    from ingest.services.jobs import request_fetch
+    from ingest.services.job_requests import request_fetch
     from stockhub.queues import Reason
 
     tickers = Ticker.objects.filter(symbol__startswith="BG").order_by("symbol")[:count]

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from ingest.models import FetchJob, JobStatus, Ticker
-from ingest.services.jobs import request_fetch, run_fetch_job
+from ingest.services.job_requests import request_fetch
+from ingest.services.jobs import run_fetch_job
 from stockhub.logcontext import ContextFilter, JsonFormatter, log_context
 from stockhub.queues import Reason
 

@@ -7,7 +7,8 @@ from django.test import override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.models import Bar, FetchJob, JobKind, JobStatus, Ticker, Timeframe
-from ingest.services.jobs import fail_job, request_fetch, run_fetch_job
+from ingest.services.job_requests import request_fetch
+from ingest.services.jobs import fail_job, run_fetch_job
 from ingest.tests.fake_massive import API_KEY, Answer, serving
 from stockhub.errors import ErrorCode
 from stockhub.queues import Reason

@@ -75,7 +75,7 @@ def pause_queue(*, queue: str, user=None, reason: str = "") -> QueueState:
 
 def resume_queue(*, queue: str, user=None) -> QueueState:
     """Start consuming `queue` again and re-send the jobs parked while it was paused. Idempotent."""
-    from ingest.services.jobs import publish_jobs
+    from ingest.services.job_requests import publish_jobs
 
     name = check_queue(queue)
     state, _ = QueueState.objects.update_or_create(
@@ -149,7 +149,7 @@ def _run_for_update(run_id: int) -> PipelineRun:
 
 def _continue_run(run: PipelineRun) -> None:
     """Send again what the run parked while it (or its queue) was paused, then let it advance."""
-    from ingest.services.jobs import publish_jobs
+    from ingest.services.job_requests import publish_jobs
     from ingest.services.pipeline import advance_run
     from ingest.services.pipeline_batches import dispatch_batches
 

@@ -1,4 +1,4 @@
-"""The life of a FetchJob: requested (row first, message after commit), claimed once, run, retried or ended.
+"""The life of a FetchJob once asked for (ingest.services.job_requests): claimed once, run, retried or ended.
 
 The row is the source of truth (an outbox): a lost message is re-sent by the reconciler, a duplicate or
 superseded message finds the job already claimed (or its token stale) and does nothing.
@@ -17,21 +17,20 @@ from functools import partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
-from django.db.models import CharField, F, Q, Value
-from django.db.models.functions import Cast, Concat
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ingest.errors import ProviderError, StorageError
-from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus, Ticker, Timeframe
+from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus, Timeframe
 from ingest.services.derive import DERIVED_TIMEFRAMES
 from ingest.services.foreground_first import mark_foreground_active
 from ingest.services.job_events import publish_job_statuses
-from ingest.services.urgency import stored_priority
+from ingest.services.job_requests import publish_job, request_job, request_jobs
 from stockhub.errors import ErrorCode, StockHubError
 from stockhub.logcontext import log_context
 from stockhub.outages import OUTAGE_ERRORS, is_outage, wait_for_database
-from stockhub.queues import DYNAMIC_PRIORITY_REASONS, PRIORITY_BANDS, Queue, Reason, broker_priority, route
+from stockhub.queues import Queue, Reason
 
 logger = logging.getLogger(__name__)
 
@@ -39,257 +38,6 @@ logger = logging.getLogger(__name__)
 def worker_id() -> str:
     """host:pid of the process running a job; read per call, since prefork pool processes fork after import."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    job_id: int
-    created: bool  # False: an active job for the same ticker and timeframe already existed
-    reprioritised: bool = False
-
-
-def request_fetch(
-    *,
-    ticker: Ticker,
-    timeframe: str,
-    reason: str,
-    requested_by=None,
-    priority: int | None = None,
-    params: dict | None = None,
-    publish: bool = True,
-) -> JobRequest:
-    """Record a job fetching `ticker`'s bars of `timeframe` (see request_job)."""
-    return request_job(
-        kind=JobKind.FETCH_BARS,
-        ticker=ticker,
-        timeframe=timeframe,
-        reason=reason,
-        requested_by=requested_by,
-        priority=priority,
-        params=params,
-        publish=publish,
-    )
-
-
-def request_job(
-    *,
-    kind: str,
-    ticker: Ticker,
-    timeframe: str,
-    reason: str,
-    requested_by=None,
-    priority: int | None = None,
-    params: dict | None = None,
-    publish: bool = True,
-) -> JobRequest:
-    """Record a job and publish it after commit; at most one queued-or-running job per (kind, ticker, timeframe).
-
-    Asking again for an active job returns it; asking with a higher priority (a smaller number) moves the
-    queued job up, and the message sent before becomes a no-op. With publish=False the caller sends the
-    created or moved-up jobs itself (request_refresh sends a login's jobs in one batch).
-    """
-    queue, priority = job_priority(ticker=ticker, reason=reason, priority=priority)
-    with transaction.atomic():
-        active = _active_job(kind=kind, ticker=ticker, timeframe=timeframe)
-        if active is None:
-            try:
-                with transaction.atomic():
-                    active = FetchJob.objects.create(
-                        kind=kind,
-                        ticker=ticker,
-                        timeframe=timeframe,
-                        reason=reason,
-                        priority=priority,
-                        queue=queue,
-                        requested_by=requested_by,
-                        params=params or {},
-                    )
-            except IntegrityError:  # a concurrent request created it between our read and our insert
-                active = _active_job(kind=kind, ticker=ticker, timeframe=timeframe)
-                return JobRequest(job_id=active.id, created=False)
-            if publish:
-                transaction.on_commit(partial(publish_job, job_id=active.id))
-            return JobRequest(job_id=active.id, created=True)
-        if active.status == JobStatus.QUEUED and priority < active.priority:
-            active.priority, active.queue, active.reason = priority, queue, reason
-            active.requested_by = active.requested_by or requested_by
-            active.save(update_fields=["priority", "queue", "reason", "requested_by"])
-            if publish:
-                transaction.on_commit(partial(publish_job, job_id=active.id))
-            return JobRequest(job_id=active.id, created=False, reprioritised=True)
-        return JobRequest(job_id=active.id, created=False)
-
-
-def job_priority(*, ticker: Ticker, reason: str, priority: int | None) -> tuple[Queue, int]:
-    """The queue and priority of a job for `ticker` asked for `reason`: the one given, else the ticker's
-    urgency inside the band for the reasons that have one (refreshed by beat; until first computed, the
-    reason's default), else the reason's default; always clamped into the queue's band."""
-    queue, default_priority = route(reason)
-    low, high = PRIORITY_BANDS[queue]
-    if priority is None and reason in DYNAMIC_PRIORITY_REASONS:
-        priority = stored_priority(ticker=ticker, queue=queue)
-    return queue, min(max(priority or default_priority, low), high)
-
-
-def request_jobs(
-    *,
-    kind: str,
-    pairs: list[tuple[Ticker, str]],
-    reason: str,
-    requested_by=None,
-    priority: int | None = None,
-) -> list[JobRequest]:
-    """request_job for each (ticker, timeframe), in bulk: one locking read, one insert and one update for
-    them all, and the created and moved-up jobs sent in one batch over one broker connection (after the
-    caller's transaction, if there is one). A login asks for its 20 tickers in a few milliseconds."""
-    queue = route(reason)[0]
-    priorities = {
-        ticker.id: job_priority(ticker=ticker, reason=reason, priority=priority)[1] for ticker, _ in pairs
-    }
-    wanted = list(dict.fromkeys((ticker.id, timeframe) for ticker, timeframe in pairs))
-    with transaction.atomic():
-        active = _active_jobs(kind=kind, pairs=wanted)
-        missing = [pair for pair in wanted if pair not in active]
-        # ON CONFLICT DO NOTHING: a job another request created since our read stands (the partial unique
-        # index allows one active job per kind, ticker and timeframe). It is read back below as if ours and
-        # sent once more, which is harmless: the new token turns the earlier message into a no-op.
-        FetchJob.objects.bulk_create(
-            [
-                FetchJob(
-                    kind=kind,
-                    ticker_id=ticker_id,
-                    timeframe=timeframe,
-                    reason=reason,
-                    priority=priorities[ticker_id],
-                    queue=queue,
-                    requested_by=requested_by,
-                )
-                for ticker_id, timeframe in missing
-            ],
-            ignore_conflicts=True,
-        )
-        created = _active_jobs(kind=kind, pairs=missing)
-        raised: dict[int, list[int]] = {}  # new priority -> ids of queued jobs it moves up
-        for (ticker_id, _), job in active.items():
-            if job["status"] == JobStatus.QUEUED and priorities[ticker_id] < job["priority"]:
-                raised.setdefault(priorities[ticker_id], []).append(job["id"])
-        for new_priority, ids in raised.items():
-            FetchJob.objects.filter(id__in=ids).update(priority=new_priority, queue=queue, reason=reason)
-            if requested_by is not None:
-                FetchJob.objects.filter(id__in=ids, requested_by__isnull=True).update(
-                    requested_by=requested_by
-                )
-        raised_ids = {job_id for ids in raised.values() for job_id in ids}
-        requests = {pair: JobRequest(job_id=job["id"], created=True) for pair, job in created.items()} | {
-            pair: JobRequest(job_id=job["id"], created=False, reprioritised=job["id"] in raised_ids)
-            for pair, job in active.items()
-        }
-        to_send = [r.job_id for r in requests.values() if r.created or r.reprioritised]
-        transaction.on_commit(partial(publish_jobs, job_ids=to_send))
-    return [requests[(ticker.id, timeframe)] for ticker, timeframe in pairs]
-
-
-def _active_jobs(*, kind: str, pairs: list[tuple[int, str]]) -> dict[tuple[int, str], dict]:
-    """(ticker id, timeframe) -> the active job's id, status and priority, locked until the transaction ends."""
-    if not pairs:
-        return {}
-    rows = (
-        FetchJob.objects.select_for_update()
-        .filter(
-            kind=kind,
-            ticker_id__in={ticker_id for ticker_id, _ in pairs},
-            timeframe__in={timeframe for _, timeframe in pairs},
-            status__in=ACTIVE_JOB_STATUSES,
-        )
-        .values("id", "ticker_id", "timeframe", "status", "priority")
-    )
-    wanted = set(pairs)
-    return {key: row for row in rows if (key := (row["ticker_id"], row["timeframe"])) in wanted}
-
-
-def _active_job(*, kind: str, ticker: Ticker, timeframe: str) -> FetchJob | None:
-    return (
-        FetchJob.objects.select_for_update()
-        .filter(kind=kind, ticker=ticker, timeframe=timeframe, status__in=ACTIVE_JOB_STATUSES)
-        .first()
-    )
-
-
-def publish_job(*, job_id: int, countdown: float | None = None) -> bool:
-    """Send one job's message (see publish_jobs); False when it was not sent."""
-    return bool(publish_jobs(job_ids=[job_id], countdown=countdown))
-
-
-def task_id_for(job_id: int, token: int) -> str:
-    """The Celery task id of a job's message: one per send, readable in Flower and the logs."""
-    return f"job-{job_id}-{token}"
-
-
-def publish_jobs(*, job_ids: list[int], countdown: float | None = None) -> list[int]:
-    """Send the messages of the queued ones among `job_ids`, each with a fresh token, best priority first,
-    over one broker connection; returns the ids sent.
-
-    A job the broker does not take keeps its row `queued` with no `published_at`, for the reconciler. Never
-    raises for a broker problem, so a web request is never failed by one.
-    """
-    from celery_app import app
-
-    if not job_ids:
-        return []
-    with transaction.atomic():
-        jobs = list(
-            FetchJob.objects.select_for_update()
-            .filter(id__in=job_ids, status=JobStatus.QUEUED)
-            .order_by("priority", "id")
-            .values("id", "kind", "queue", "priority", "ticker_id", "dispatch_token")
-        )
-        if not jobs:
-            return []
-        FetchJob.objects.filter(id__in=[job["id"] for job in jobs]).update(
-            dispatch_token=F("dispatch_token") + 1,
-            published_at=timezone.now(),
-            celery_task_id=Concat(
-                Value("job-"), Cast("id", CharField()), Value("-"), Cast(F("dispatch_token") + 1, CharField())
-            ),
-        )
-    if any(job["queue"] == Queue.FOREGROUND for job in jobs):
-        mark_foreground_active()
-    sent: list[int] = []
-    try:
-        with app.producer_or_acquire() as producer:
-            for job in jobs:
-                token = job["dispatch_token"] + 1
-                app.send_task(
-                    f"{job['queue']}.{job['kind']}",  # the lane's task for this kind, e.g. analysis.compute_indicators
-                    args=[job["id"], token],
-                    task_id=task_id_for(job["id"], token),
-                    queue=job["queue"],
-                    priority=broker_priority(job["priority"]),
-                    countdown=countdown,
-                    retry=False,
-                    producer=producer,
-                )
-                sent.append(job["id"])
-                logger.info(
-                    "job=%s ticker=%s queue=%s priority=%s published",
-                    job["id"],
-                    job["ticker_id"],
-                    job["queue"],
-                    job["priority"],
-                )
-    except Exception as error:  # kombu/redis/amqp raise many types for "broker down"; all mean: try later
-        for job in jobs[len(sent) :]:
-            FetchJob.objects.filter(id=job["id"], dispatch_token=job["dispatch_token"] + 1).update(
-                published_at=None
-            )
-            logger.warning(
-                "job=%s queue=%s not published, broker unreachable (%s); the reconciler will send it",
-                job["id"],
-                job["queue"],
-                error,
-            )
-    publish_job_statuses(job_ids=[job["id"] for job in jobs])  # queued: sent, or waiting for the reconciler
-    return sent
 
 
 def claim_job(*, job_id: int, token: int) -> FetchJob | None:

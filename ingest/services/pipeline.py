@@ -36,7 +36,8 @@ from ingest.models import (
     Universe,
 )
 from ingest.services import pipeline_events as events
-from ingest.services.jobs import cancel_jobs, publish_jobs, request_fetch
+from ingest.services.job_requests import publish_jobs, request_fetch
+from ingest.services.jobs import cancel_jobs
 from ingest.services.pipeline_batches import derives_in_batches, dispatch_batches
 from notifications.services import notify
 from stockhub.queues import Reason

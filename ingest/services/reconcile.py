@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from ingest.broker import queue_depths
 from ingest.models import FetchJob, JobStatus
-from ingest.services.jobs import publish_jobs
+from ingest.services.job_requests import publish_jobs
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from django.conf import settings
 from django.db import transaction
 
 from ingest.models import FetchJob, JobKind, JobStatus, Ticker
-from ingest.services.jobs import request_jobs, run_fetch_job
+from ingest.services.job_requests import request_jobs
+from ingest.services.jobs import run_fetch_job
 
 logger = logging.getLogger(__name__)
 

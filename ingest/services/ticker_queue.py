@@ -31,7 +31,8 @@ from ingest.models import (
 from ingest.ratelimit import acquire_provider_slot
 from ingest.services.derive import derive_longer_bars
 from ingest.services.imports import store_bars
-from ingest.services.jobs import JobOutcome, JobRequest, cancel_jobs, request_job, retry_jobs
+from ingest.services.job_requests import JobRequest, request_job
+from ingest.services.jobs import JobOutcome, cancel_jobs, retry_jobs
 from ingest.services.pipeline_events import TICKER_CHANNEL
 from notifications.services import notify
 from stockhub.errors import StockHubError

@@ -5,7 +5,8 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from ingest.models import Bar, FetchJob, JobStatus, Ticker
-from ingest.services.jobs import fail_job, request_fetch
+from ingest.services.job_requests import request_fetch
+from ingest.services.jobs import fail_job
 from stockhub.queues import Queue, Reason
 
 pytestmark = pytest.mark.django_db(transaction=True)

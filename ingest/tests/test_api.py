@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ingest.models import Bar, FetchJob, JobKind, JobStatus, Ticker
-from ingest.services.jobs import request_fetch, run_fetch_job
+from ingest.services.job_requests import request_fetch
+from ingest.services.jobs import run_fetch_job
 from portfolios.tests.factories import make_user
 from stockhub.queues import Queue, Reason
 

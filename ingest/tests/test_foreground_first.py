@@ -14,7 +14,7 @@ from ingest.services.foreground_first import (
     mark_foreground_active,
     wait_while_foreground_active,
 )
-from ingest.services.jobs import request_fetch
+from ingest.services.job_requests import request_fetch
 from stockhub.events import redis_client
 from stockhub.queues import Reason
 

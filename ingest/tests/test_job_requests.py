@@ -4,7 +4,7 @@ one active job per (kind, ticker, timeframe), a higher priority moves a queued j
 import pytest
 
 from ingest.models import FetchJob, JobKind, JobStatus, Ticker
-from ingest.services.jobs import request_fetch, request_jobs
+from ingest.services.job_requests import request_fetch, request_jobs
 from portfolios.tests.factories import make_user
 from stockhub.queues import Reason
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from ingest.models import Bar, FetchJob, JobStatus, Ticker
-from ingest.services.jobs import request_fetch
+from ingest.services.job_requests import request_fetch
 from ingest.tests.fake_massive import API_KEY, Answer, recorded_aapl, serving
 from stockhub.errors import ErrorCode
 from stockhub.queues import Reason

@@ -11,7 +11,7 @@ from django.utils import timezone
 from ingest.broker import queue_depths
 from ingest.models import Bar, FetchJob, JobStatus, PipelineRun, RunStatus, SymbolRunStatus, Ticker
 from ingest.services.control import pause_queue, pause_run, resume_queue, resume_run
-from ingest.services.jobs import request_fetch
+from ingest.services.job_requests import request_fetch
 from ingest.services.pipeline import start_pipeline_run
 from ingest.tests.test_pipeline_run import make_universe, market_csv, worker_env  # noqa: F401  (fixture)
 from ingest.tests.test_queue_workers import all_ended, wait_until

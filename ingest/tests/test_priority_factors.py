@@ -17,7 +17,7 @@ from django_celery_beat.models import PeriodicTask
 
 from ingest.models import Bar, FetchJob, JobKind, Ticker
 from ingest.schedules import PRIORITY_REFRESH, sync_schedules
-from ingest.services.jobs import request_fetch, request_job, request_jobs
+from ingest.services.job_requests import request_fetch, request_job, request_jobs
 from ingest.services.urgency import refresh_priority_factors, stored_priority
 from portfolios.models import Holding, Portfolio
 from portfolios.tests.factories import make_user

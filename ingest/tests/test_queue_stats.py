@@ -9,7 +9,7 @@ from django.test import override_settings
 
 from ingest.models import AlertState, Ticker
 from ingest.monitoring import queue_report
-from ingest.services.jobs import request_fetch
+from ingest.services.job_requests import request_fetch
 from stockhub.queues import Reason
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.queues]

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from analysis.models import IndicatorRow
 from ingest.models import Bar, FetchJob, JobKind, JobStatus, Ticker
-from ingest.services.jobs import request_fetch
+from ingest.services.job_requests import request_fetch
 from ingest.services.reconcile import reconcile_jobs
 from portfolios.services import refresh_on_login
 from portfolios.tests.factories import make_portfolio

@@ -23,7 +23,8 @@ from django.utils import timezone
 from ingest.errors import RateLimitWait
 from ingest.models import Bar, FetchJob, JobStatus, Ticker
 from ingest.ratelimit import KEY_PREFIX, acquire_provider_slot
-from ingest.services.jobs import request_fetch, run_fetch_job
+from ingest.services.job_requests import request_fetch
+from ingest.services.jobs import run_fetch_job
 from ingest.tests.fake_massive import API_KEY, Answer, serving
 from stockhub.errors import ErrorCode
 from stockhub.queues import Reason

@@ -12,7 +12,7 @@ from analysis.services import detect_patterns
 from analysis.tests.factories import random_walk, store
 from ingest.models import Ticker
 from ingest.monitoring import queue_report
-from ingest.services.jobs import request_fetch
+from ingest.services.job_requests import request_fetch
 from notifications.models import WebhookDelivery
 from notifications.services import notify
 from notifications.tests.factories import make_hook

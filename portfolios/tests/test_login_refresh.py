@@ -8,7 +8,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from ingest.models import FetchJob, JobStatus, Ticker
-from ingest.services.jobs import request_fetch
+from ingest.services.job_requests import request_fetch
 from portfolios.services import refresh_on_login
 from portfolios.tests.factories import make_fresh, make_old_bar, make_portfolio, make_user
 from stockhub.queues import Reason

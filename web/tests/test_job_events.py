@@ -6,7 +6,8 @@ import pytest
 
 from ingest.models import FetchJob, JobStatus, Ticker
 from ingest.services.job_events import JOBS_CHANNEL
-from ingest.services.jobs import cancel_jobs, request_fetch
+from ingest.services.job_requests import request_fetch
+from ingest.services.jobs import cancel_jobs
 from ingest.tests.test_pipeline_run import Subscriber
 from ingest.tests.test_queue_workers import wait_until
 from portfolios.tests.factories import make_user

@@ -20,7 +20,7 @@ from ingest.models import (
     validate_symbol,
 )
 from ingest.services import fetch_and_store
-from ingest.services.jobs import request_fetch
+from ingest.services.job_requests import request_fetch
 from stockhub.config import PROVIDERS
 from stockhub.errors import ErrorCode, StockHubError
 from stockhub.queues import fetch_reason_for_priority

@@ -11,7 +11,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from ingest.models import FetchJob, Ticker
-from ingest.services.jobs import request_fetch
+from ingest.services.job_requests import request_fetch
 from portfolios.tests.factories import make_portfolio, make_user
 from stockhub.queues import Reason
 
