@@ -317,6 +317,10 @@ STOCKHUB_BEAT_HEARTBEAT_MAX_AGE_SECONDS = env.int("STOCKHUB_BEAT_HEARTBEAT_MAX_A
 STOCKHUB_READYZ_WORKER_TIMEOUT_SECONDS = env.float("STOCKHUB_READYZ_WORKER_TIMEOUT_SECONDS", default=1.0)
 # Set: /metrics wants "Authorization: Bearer <token>". Unset: /metrics is open (internal network only).
 STOCKHUB_METRICS_TOKEN = env("STOCKHUB_METRICS_TOKEN", default="")
+# --- Web process (stockhub/asgi.py) ---
+# Threads serving the synchronous views of one web process; each keeps one database connection, so this is
+# also how many connections a web process holds at most (plus one per event stream while it starts).
+STOCKHUB_WEB_THREADS = env.int("STOCKHUB_WEB_THREADS", default=8)
 # --- Pages (web/) ---
 # The event stream sends a comment this often, so a proxy or browser never closes a quiet stream as dead.
 STOCKHUB_SSE_HEARTBEAT_SECONDS = env.float("STOCKHUB_SSE_HEARTBEAT_SECONDS", default=15.0)
