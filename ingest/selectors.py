@@ -8,11 +8,20 @@ from datetime import datetime, timedelta
 import pandas as pd
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Max, Window
-from django.db.models.functions import RowNumber
+from django.db.models import F, Max, OuterRef, QuerySet, Subquery, Window
+from django.db.models.functions import Coalesce, RowNumber
 
 from ingest.market import Session, is_market_open, last_completed_session
-from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus, Ticker, Timeframe
+from ingest.models import (
+    ACTIVE_JOB_STATUSES,
+    Bar,
+    DataVersion,
+    FetchJob,
+    JobKind,
+    JobStatus,
+    Ticker,
+    Timeframe,
+)
 from ingest.providers.aggregate import period_start
 
 
@@ -70,6 +79,12 @@ def stale_pairs(*, ticker_ids: list[int], timeframes: list[str], now: datetime) 
             if missing_session or fetched_long_ago:
                 stale.append((ticker_id, timeframe))
     return stale
+
+
+def with_data_version_of(tickers: QuerySet[Ticker]) -> QuerySet[Ticker]:
+    """`tickers`, each with `data_version`: how often its bars or indicators have changed (0: never)."""
+    version = DataVersion.objects.filter(ticker_id=OuterRef("pk")).values("version")[:1]
+    return tickers.annotate(data_version=Coalesce(Subquery(version), 0))
 
 
 def bars_between(

@@ -321,6 +321,9 @@ STOCKHUB_METRICS_TOKEN = env("STOCKHUB_METRICS_TOKEN", default="")
 # Threads serving the synchronous views of one web process; each keeps one database connection, so this is
 # also how many connections a web process holds at most (plus one per event stream while it starts).
 STOCKHUB_WEB_THREADS = env.int("STOCKHUB_WEB_THREADS", default=8)
+# Memory one process may use to keep rendered bars and indicators answers (stockhub/answer_cache.py); 0 keeps
+# none. A year of daily bars is ~25 KB, of all indicators ~150 KB: 128 MB holds both for ~750 tickers.
+STOCKHUB_API_CACHE_MB = env.int("STOCKHUB_API_CACHE_MB", default=128)
 # --- Pages (web/) ---
 # The event stream sends a comment this often, so a proxy or browser never closes a quiet stream as dead.
 STOCKHUB_SSE_HEARTBEAT_SECONDS = env.float("STOCKHUB_SSE_HEARTBEAT_SECONDS", default=15.0)
