@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 import pandas as pd
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Max, OuterRef, QuerySet, Subquery, Window
-from django.db.models.functions import Coalesce, RowNumber
+from django.db.models import Exists, F, Max, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from ingest.market import Session, is_market_open, last_completed_session
 from ingest.models import (
@@ -59,25 +59,44 @@ def expected_newest_bar(*, timeframe: str, session: Session) -> pd.Timestamp:
     return period_start(day, timeframe)[0]
 
 
+@dataclass(frozen=True)
+class StaleRule:
+    """When one timeframe's data counts as stale at one moment (stale_pairs says what that means)."""
+
+    market_open: bool
+    expected: pd.Timestamp  # the newest bar a complete store holds
+    cutoff: datetime  # while the market is open, a last successful fetch before this is too old
+
+    @classmethod
+    def at(cls, *, timeframe: str, now: datetime) -> StaleRule:
+        return cls(
+            market_open=is_market_open(now=now),
+            expected=expected_newest_bar(timeframe=timeframe, session=last_completed_session(now=now)),
+            cutoff=now - timedelta(minutes=settings.STOCKHUB_STALENESS_MINUTES),
+        )
+
+    def is_stale(self, *, newest: datetime | None, fetched: datetime | None) -> bool:
+        """`newest`: the ticker's newest bar's ts; `fetched`: when its last successful fetch finished."""
+        missing_session = newest is None or pd.Timestamp(newest) < self.expected
+        return missing_session or (self.market_open and (fetched is None or fetched < self.cutoff))
+
+
 def stale_pairs(*, ticker_ids: list[int], timeframes: list[str], now: datetime) -> list[tuple[int, str]]:
     """(ticker id, timeframe) pairs whose data is stale at `now`.
 
     While the market is open: the last successful fetch is older than STOCKHUB_STALENESS_MINUTES (today's
     bars keep changing). Otherwise: the bar of the last completed session is missing.
     """
-    market_open = is_market_open(now=now)
-    session = last_completed_session(now=now)
-    cutoff = now - timedelta(minutes=settings.STOCKHUB_STALENESS_MINUTES)
     stale = []
     for timeframe in timeframes:
+        rule = StaleRule.at(timeframe=timeframe, now=now)
         newest = newest_bar_times(ticker_ids=ticker_ids, timeframe=timeframe)
-        expected = expected_newest_bar(timeframe=timeframe, session=session)
-        fetched = last_fetch_times(ticker_ids=ticker_ids, timeframe=timeframe) if market_open else {}
-        for ticker_id in ticker_ids:
-            missing_session = ticker_id not in newest or pd.Timestamp(newest[ticker_id]) < expected
-            fetched_long_ago = market_open and (ticker_id not in fetched or fetched[ticker_id] < cutoff)
-            if missing_session or fetched_long_ago:
-                stale.append((ticker_id, timeframe))
+        fetched = last_fetch_times(ticker_ids=ticker_ids, timeframe=timeframe) if rule.market_open else {}
+        stale += [
+            (ticker_id, timeframe)
+            for ticker_id in ticker_ids
+            if rule.is_stale(newest=newest.get(ticker_id), fetched=fetched.get(ticker_id))
+        ]
     return stale
 
 
@@ -127,35 +146,6 @@ class Freshness(models.TextChoices):
 FETCHING_KINDS = (JobKind.FETCH_BARS, JobKind.ADD_TICKER)
 
 
-def ticker_freshness(*, ticker_ids: list[int], timeframe: str, now: datetime) -> dict[int, Freshness]:
-    """ticker id -> Freshness in `timeframe`: refreshing over failed over stale over fresh.
-
-    "failed" is the newest ended fetch of the ticker having failed, so a later success clears it.
-    """
-    jobs = FetchJob.objects.filter(ticker_id__in=ticker_ids, timeframe=timeframe, kind__in=FETCHING_KINDS)
-    active = set(jobs.filter(status__in=ACTIVE_JOB_STATUSES).values_list("ticker_id", flat=True))
-    newest_ended: dict[int, str] = {}
-    ended = jobs.exclude(status__in=ACTIVE_JOB_STATUSES).exclude(status=JobStatus.CANCELLED)
-    for ticker_id, status in ended.order_by("ticker_id", "-finished_at", "-id").values_list(
-        "ticker_id", "status"
-    ):
-        newest_ended.setdefault(ticker_id, status)
-    stale = {
-        ticker_id for ticker_id, _ in stale_pairs(ticker_ids=ticker_ids, timeframes=[timeframe], now=now)
-    }
-    freshness = {}
-    for ticker_id in ticker_ids:
-        if ticker_id in active:
-            freshness[ticker_id] = Freshness.REFRESHING
-        elif newest_ended.get(ticker_id) == JobStatus.FAILED:
-            freshness[ticker_id] = Freshness.FAILED
-        elif ticker_id in stale:
-            freshness[ticker_id] = Freshness.STALE
-        else:
-            freshness[ticker_id] = Freshness.FRESH
-    return freshness
-
-
 @dataclass(frozen=True)
 class LastPrice:
     close: float
@@ -164,29 +154,59 @@ class LastPrice:
     change_percent: float | None
 
 
-def last_prices(*, ticker_ids: list[int], timeframe: str = Timeframe.DAILY) -> dict[int, LastPrice]:
-    """ticker id -> its newest close and the change from the close before (one query for every ticker)."""
-    newest_two = (
-        Bar.objects.filter(ticker_id__in=ticker_ids, timeframe=timeframe)
-        .annotate(rank=Window(RowNumber(), partition_by=F("ticker_id"), order_by=F("ts").desc()))
-        .filter(rank__lte=2)
-        .order_by("ticker_id", "-ts")
-        .values_list("ticker_id", "ts", "close")
+@dataclass(frozen=True)
+class TickerState:
+    price: LastPrice | None  # newest daily close; None before any bar
+    freshness: Freshness
+
+
+def ticker_states(*, ticker_ids: list[int], timeframe: str, now: datetime) -> dict[int, TickerState]:
+    """ticker id -> its newest daily close (and the change from the close before) and its Freshness in
+    `timeframe`: refreshing over failed over stale over fresh, "failed" meaning the newest ended fetch failed
+    (a later success clears it). One query: a few index lookups per ticker, never a scan of its history."""
+    rule = StaleRule.at(timeframe=timeframe, now=now)
+    daily = Bar.objects.filter(ticker_id=OuterRef("pk"), timeframe=Timeframe.DAILY).order_by("-ts")
+    jobs = FetchJob.objects.filter(ticker_id=OuterRef("pk"), timeframe=timeframe, kind__in=FETCHING_KINDS)
+    ended = jobs.exclude(status__in=[*ACTIVE_JOB_STATUSES, JobStatus.CANCELLED]).order_by(
+        "-finished_at", "-id"
     )
-    closes: dict[int, list[tuple[datetime, float]]] = {}
-    for ticker_id, ts, close in newest_two:
-        closes.setdefault(ticker_id, []).append((ts, close))
-    prices = {}
-    for ticker_id, rows in closes.items():
-        (ts, close), previous = rows[0], (rows[1][1] if len(rows) > 1 else None)
-        change = close - previous if previous else None
-        prices[ticker_id] = LastPrice(
-            close=close,
-            ts=ts,
-            change=change,
-            change_percent=100.0 * change / previous if previous else None,
-        )
-    return prices
+    newest = Bar.objects.filter(ticker_id=OuterRef("pk"), timeframe=timeframe).order_by("-ts")
+    fetched = FetchJob.objects.filter(
+        ticker_id=OuterRef("pk"), timeframe=timeframe, kind=JobKind.FETCH_BARS, status=JobStatus.SUCCEEDED
+    ).order_by(F("finished_at").desc(nulls_last=True))
+    read = {
+        "ts": Subquery(daily.values("ts")[:1]),
+        "close": Subquery(daily.values("close")[:1]),
+        "previous": Subquery(daily.values("close")[1:2]),
+        "fetching": Exists(jobs.filter(status__in=ACTIVE_JOB_STATUSES)),
+        "last_ended": Subquery(ended.values("status")[:1]),
+    }
+    if timeframe != Timeframe.DAILY:
+        read["newest"] = Subquery(newest.values("ts")[:1])
+    if rule.market_open:
+        read["fetched"] = Subquery(fetched.values("finished_at")[:1])
+    states = {}
+    for row in Ticker.objects.filter(id__in=ticker_ids).order_by().annotate(**read).values("id", *read):
+        if row["fetching"]:
+            freshness = Freshness.REFRESHING
+        elif row["last_ended"] == JobStatus.FAILED:
+            freshness = Freshness.FAILED
+        elif rule.is_stale(newest=row.get("newest", row["ts"]), fetched=row.get("fetched")):
+            freshness = Freshness.STALE
+        else:
+            freshness = Freshness.FRESH
+        price = _last_price(row["ts"], row["close"], row["previous"])
+        states[row["id"]] = TickerState(price=price, freshness=freshness)
+    return states
+
+
+def _last_price(ts: datetime | None, close: float | None, previous: float | None) -> LastPrice | None:
+    if ts is None:
+        return None
+    change = close - previous if previous else None
+    return LastPrice(
+        close=close, ts=ts, change=change, change_percent=100.0 * change / previous if previous else None
+    )
 
 
 def active_jobs_for(*, user, limit: int = 50) -> list[FetchJob]:
