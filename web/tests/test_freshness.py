@@ -61,6 +61,25 @@ def test_each_ticker_is_fresh_refreshing_stale_or_failed():
     assert after[ids["OLD"]] == Freshness.FAILED  # a cancelled job says nothing about the data
 
 
+def test_while_the_market_is_open_a_ticker_fetched_over_the_staleness_window_ago_is_stale(settings):
+    monday = timezone.make_aware(datetime(2026, 11, 30, 16, 0), UTC)  # 11:00 in New York
+    for symbol, minutes_ago in (("NEW", 5), ("OLD", settings.STOCKHUB_STALENESS_MINUTES + 5)):
+        make_fresh(symbol, now=monday)
+        FetchJob.objects.create(
+            kind=JobKind.FETCH_BARS, ticker=Ticker.objects.get(symbol=symbol), timeframe="daily",
+            reason="scheduled", priority=5, queue="background", status=JobStatus.SUCCEEDED,
+            finished_at=monday - timedelta(minutes=minutes_ago),
+        )  # fmt: skip
+    make_fresh("NEVER", now=monday)  # never fetched while open
+    ids = dict(Ticker.objects.values_list("symbol", "id"))
+    freshness = ticker_freshness(ticker_ids=list(ids.values()), timeframe="daily", now=monday)
+    assert {symbol: freshness[ticker_id] for symbol, ticker_id in ids.items()} == {
+        "NEW": Freshness.FRESH,
+        "OLD": Freshness.STALE,
+        "NEVER": Freshness.STALE,
+    }
+
+
 def test_a_ticker_without_the_last_sessions_bar_and_no_job_is_stale():
     ticker = Ticker.objects.create(symbol="OLD")
     assert ticker_freshness(ticker_ids=[ticker.id], timeframe="daily", now=SATURDAY) == {
