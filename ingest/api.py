@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from ingest.models import FetchJob, Ticker, Timeframe, normalize_symbol
 from ingest.monitoring import queue_report
-from ingest.selectors import bars_between, with_data_version_of
+from ingest.selectors import bars_between, ticker_with_data_version
 from ingest.services.refresh import RefreshResult, request_refresh
 from ingest.validation import SYMBOL_PATTERN
 from stockhub.api import DateOrTimeField, cached_json, iso_datetimes, validated_query
@@ -41,11 +41,14 @@ class RangeQuery(serializers.Serializer):
 
 def ticker_or_404(symbol: str, *, with_data_version: bool = False) -> Ticker:
     """The ticker of a URL's symbol (any case, BRK-B or BRK.B); a 404 that names it otherwise. With
-    `with_data_version`, it carries `data_version` (ingest.models.DataVersion), read in the same query."""
-    tickers = Ticker.objects.filter(symbol=normalize_symbol(symbol))
-    ticker = (with_data_version_of(tickers) if with_data_version else tickers).first()
+    `with_data_version`, only its id and symbol are loaded and it carries `data_version`, read in one query."""
+    normal = normalize_symbol(symbol)
+    if with_data_version:
+        ticker = ticker_with_data_version(symbol=normal)
+    else:
+        ticker = Ticker.objects.filter(symbol=normal).first()
     if ticker is None:
-        raise NotFound(f"no ticker {normalize_symbol(symbol)!r}")
+        raise NotFound(f"no ticker {normal!r}")
     return ticker
 
 
