@@ -78,6 +78,15 @@ def broker_url() -> Iterator[str]:
         server.wait(timeout=10)
 
 
+@pytest.fixture(autouse=True)
+def empty_answer_cache() -> None:
+    """Each test starts with no cached API answers: a rolled-back test can leave ids and data versions (SQLite
+    reuses them) that the next test's different rows would otherwise be answered from."""
+    from stockhub.answer_cache import answers
+
+    answers.clear()
+
+
 @pytest.fixture
 def clean_broker(broker_url: str) -> str:
     """Broker queues emptied of anything an earlier test left behind."""

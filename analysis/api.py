@@ -3,6 +3,7 @@ tickers. Thin: parse, call a selector, return. Mounted under /api/ by stockhub/u
 
 from __future__ import annotations
 
+from django.http import HttpResponseBase
 from django.urls import path
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -13,9 +14,9 @@ from rest_framework.response import Response
 
 from analysis import indicators, selectors
 from analysis.models import Direction, PatternKind
-from ingest.api import MAX_ROWS_PER_REQUEST, RangeQuery, ticker_or_404
+from ingest.api import MAX_ROWS_PER_REQUEST, RangeQuery, range_key, ticker_or_404
 from ingest.models import Timeframe
-from stockhub.api import DateOrTimeField, validated_query
+from stockhub.api import DateOrTimeField, cached_json, validated_query
 
 
 class CommaListField(serializers.CharField):
@@ -105,23 +106,24 @@ class EventSerializer(serializers.Serializer):
     "null until an indicator has enough history",
 )
 @api_view(["GET"])
-def indicators_view(request: Request, symbol: str) -> Response:
+def indicators_view(request: Request, symbol: str) -> HttpResponseBase:
     params = validated_query(IndicatorsQuery, request)
-    ticker = ticker_or_404(symbol)
+    ticker = ticker_or_404(symbol, with_data_version=True)
     chosen = indicators.indicators_for(
         intraday=params["timeframe"] == Timeframe.HOURLY, names=params.get("names")
     )
     columns = [column for indicator in chosen for column in indicator.outputs]
-    rows = selectors.indicator_rows(
-        ticker=ticker,
-        timeframe=params["timeframe"],
-        columns=columns,
-        start=params.get("start"),
-        end=params.get("end"),
-        limit=params["limit"],
-    )
-    return Response(
-        {
+
+    def answer() -> dict:
+        rows = selectors.indicator_rows(
+            ticker=ticker,
+            timeframe=params["timeframe"],
+            columns=columns,
+            start=params.get("start"),
+            end=params.get("end"),
+            limit=params["limit"],
+        )
+        return {
             "symbol": ticker.symbol,
             "timeframe": params["timeframe"],
             "names": [indicator.name for indicator in chosen],
@@ -129,7 +131,9 @@ def indicators_view(request: Request, symbol: str) -> Response:
             "count": len(rows),
             "rows": rows,
         }
-    )
+
+    key = ("indicators", ticker.id, ticker.symbol, ticker.data_version, *range_key(params), tuple(columns))
+    return cached_json(request, key=key, build=answer)
 
 
 def _events_response(events: list[dict], **extra) -> Response:

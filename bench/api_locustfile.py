@@ -10,8 +10,9 @@ import itertools
 import json
 import os
 import random
+import time
 
-from locust import constant, constant_throughput, task
+from locust import task
 from locust.contrib.fasthttp import FastHttpUser
 
 SETUP = json.loads(open(os.environ["BENCH_API_USERS_FILE"]).read())
@@ -20,13 +21,23 @@ _next_token = itertools.count()
 
 
 class DashboardUser(FastHttpUser):
-    # one request per WAIT_SECONDS per user whatever the response time, so N users make N / WAIT requests/s
-    wait_time = constant_throughput(1 / WAIT_SECONDS) if WAIT_SECONDS > 0 else constant(0)
+    def wait_time(self) -> float:
+        """One request per WAIT_SECONDS per user whatever the response time, so N users make N / WAIT
+        requests/s, each user at its own random phase. (Locust starts users in batches, one batch a second,
+        and its constant_throughput keeps the phase a user was started at: all 200 users then sent their
+        requests within ~100 ms of each other, one burst of 200 a second instead of 200 a second.)"""
+        if WAIT_SECONDS <= 0:
+            return 0.0
+        self.next_start += WAIT_SECONDS
+        return max(0.0, self.next_start - time.monotonic())
 
     def on_start(self) -> None:
         token = SETUP["tokens"][next(_next_token) % len(SETUP["tokens"])]
         self.headers = {"Authorization": f"Token {token}"}
         self.range = f"start={SETUP['start']}&end={SETUP['end']}"
+        if WAIT_SECONDS > 0:
+            time.sleep(random.uniform(0, WAIT_SECONDS))  # gevent's sleep: Locust patches time
+        self.next_start = time.monotonic()
 
     @task
     def bars(self) -> None:

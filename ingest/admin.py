@@ -1,6 +1,7 @@
 """Admin pages for market data and jobs."""
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.utils import timezone
 
 from ingest.errors import InvalidInput
@@ -22,6 +23,7 @@ from ingest.services.control import pause_queue, pause_run, resume_queue, resume
 from ingest.services.jobs import cancel_jobs, retry_jobs
 from ingest.services.pipeline import cancel_run, retry_run
 from ingest.services.refresh import request_refresh
+from ingest.services.storage import bump_data_versions
 from stockhub.queues import Queue, Reason
 
 # An admin's "fetch now" is a manual foreground request: ahead of a user's own requests (3), behind logins (1).
@@ -77,6 +79,23 @@ class BarAdmin(admin.ModelAdmin):
     raw_id_fields = ["ticker"]
     date_hierarchy = "ts"
     show_full_result_count = False  # counting millions of bars on every page view is slow
+
+    # A bar changed here retires the API's cached answers of its ticker, as a stored fetch does.
+    def save_model(self, request, obj, form, change) -> None:
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            bump_data_versions(ticker_ids=[obj.ticker_id, *([form.initial["ticker"]] if change else [])])
+
+    def delete_model(self, request, obj) -> None:
+        with transaction.atomic():
+            super().delete_model(request, obj)
+            bump_data_versions(ticker_ids=[obj.ticker_id])
+
+    def delete_queryset(self, request, queryset) -> None:
+        with transaction.atomic():
+            ticker_ids = list(queryset.values_list("ticker_id", flat=True).distinct())
+            super().delete_queryset(request, queryset)
+            bump_data_versions(ticker_ids=ticker_ids)
 
 
 @admin.register(FetchJob)

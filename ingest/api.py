@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import path
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view, permission_classes
@@ -14,10 +16,10 @@ from rest_framework.response import Response
 
 from ingest.models import FetchJob, Ticker, Timeframe, normalize_symbol
 from ingest.monitoring import queue_report
-from ingest.selectors import bars_between
+from ingest.selectors import bars_between, ticker_with_data_version
 from ingest.services.refresh import RefreshResult, request_refresh
 from ingest.validation import SYMBOL_PATTERN
-from stockhub.api import DateOrTimeField, validated_query
+from stockhub.api import DateOrTimeField, cached_json, iso_datetimes, validated_query
 from stockhub.queues import Reason, fetch_reason_for_priority
 
 MAX_ROWS_PER_REQUEST = 5000
@@ -37,11 +39,16 @@ class RangeQuery(serializers.Serializer):
         return attrs
 
 
-def ticker_or_404(symbol: str) -> Ticker:
-    """The ticker of a URL's symbol (any case, BRK-B or BRK.B); a 404 that names it otherwise."""
-    ticker = Ticker.objects.filter(symbol=normalize_symbol(symbol)).first()
+def ticker_or_404(symbol: str, *, with_data_version: bool = False) -> Ticker:
+    """The ticker of a URL's symbol (any case, BRK-B or BRK.B); a 404 that names it otherwise. With
+    `with_data_version`, only its id and symbol are loaded and it carries `data_version`, read in one query."""
+    normal = normalize_symbol(symbol)
+    if with_data_version:
+        ticker = ticker_with_data_version(symbol=normal)
+    else:
+        ticker = Ticker.objects.filter(symbol=normal).first()
     if ticker is None:
-        raise NotFound(f"no ticker {normalize_symbol(symbol)!r}")
+        raise NotFound(f"no ticker {normal!r}")
     return ticker
 
 
@@ -68,24 +75,29 @@ class BarSerializer(serializers.Serializer):
     summary="Bars of one ticker, oldest first (the newest `limit` when no start is given)",
 )
 @api_view(["GET"])
-def bars_view(request: Request, symbol: str) -> Response:
+def bars_view(request: Request, symbol: str) -> HttpResponseBase:
     params = validated_query(RangeQuery, request)
-    ticker = ticker_or_404(symbol)
-    rows = bars_between(
-        ticker=ticker,
-        timeframe=params["timeframe"],
-        start=params.get("start"),
-        end=params.get("end"),
-        limit=params["limit"],
-    )
-    return Response(
-        {
-            "symbol": ticker.symbol,
-            "timeframe": params["timeframe"],
-            "count": len(rows),
-            "bars": BarSerializer(rows, many=True).data,
-        }
-    )
+    ticker = ticker_or_404(symbol, with_data_version=True)
+
+    def answer() -> dict:
+        rows = bars_between(
+            ticker=ticker,
+            timeframe=params["timeframe"],
+            start=params.get("start"),
+            end=params.get("end"),
+            limit=params["limit"],
+        )
+        # the rows have BarSerializer's fields in its order; only ts needs writing out
+        bars = iso_datetimes(rows=rows, field="ts")
+        return {"symbol": ticker.symbol, "timeframe": params["timeframe"], "count": len(bars), "bars": bars}
+
+    key = ("bars", ticker.id, ticker.symbol, ticker.data_version, timezone.get_current_timezone_name())
+    return cached_json(request, key=key + range_key(params), build=answer)
+
+
+def range_key(params: dict) -> tuple:
+    """What a validated RangeQuery contributes to a cached answer's key."""
+    return params["timeframe"], params.get("start"), params.get("end"), params["limit"]
 
 
 MAX_SYMBOLS_PER_REQUEST = 50

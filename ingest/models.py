@@ -101,6 +101,19 @@ class Ticker(models.Model):
         super().save(*args, **kwargs)
 
 
+class DataVersion(models.Model):
+    """How many times a ticker's stored bars (any timeframe) or indicators have changed. Bumped in the same
+    statement or transaction as the write (ingest.services.storage.bump_data_versions), so it keys cached
+    API answers: an answer cached under an older number is never served again. A ticker with no row has
+    version 0. A row of its own, not a Ticker column, so saving a Ticker loaded earlier never turns it back."""
+
+    ticker = models.OneToOneField(Ticker, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    version = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.ticker_id} v{self.version}"
+
+
 class UniverseKind(models.TextChoices):
     INDEX = "index", "index (shipped constituent list)"
     USER = "user", "user-defined list"

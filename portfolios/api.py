@@ -205,20 +205,19 @@ class OwnTickerSerializer(serializers.Serializer):
 @api_view(["GET"])
 def own_tickers_view(request: Request) -> Response:
     rows: dict[str, dict] = {}
-    for portfolio in selectors.portfolio_overview(user=request.user, now=timezone.now()):
-        for holding in portfolio.holdings:
-            row = rows.setdefault(
-                holding.symbol,
-                {
-                    "symbol": holding.symbol,
-                    "portfolios": [],
-                    "last_close": holding.last_close,
-                    "last_bar_at": holding.last_bar_at,
-                    "change_percent": holding.change_percent,
-                    "freshness": holding.freshness,
-                },
-            )
-            row["portfolios"].append(portfolio.name)
+    for holding in selectors.holding_rows(user=request.user, now=timezone.now()):
+        row = rows.setdefault(
+            holding.symbol,
+            {
+                "symbol": holding.symbol,
+                "portfolios": [],
+                "last_close": holding.last_close,
+                "last_bar_at": holding.last_bar_at,
+                "change_percent": holding.change_percent,
+                "freshness": holding.freshness,
+            },
+        )
+        row["portfolios"].append(holding.portfolio_name)
     return Response(OwnTickerSerializer(sorted(rows.values(), key=lambda r: r["symbol"]), many=True).data)
 
 

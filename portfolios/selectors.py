@@ -66,6 +66,8 @@ def tickers_matching(*, search: str = "") -> QuerySet[Ticker]:
 
 @dataclass(frozen=True)
 class HoldingRow:
+    portfolio_id: int
+    portfolio_name: str
     symbol: str
     quantity: Decimal
     last_close: float | None  # newest daily close; None before any bar
@@ -82,38 +84,50 @@ class PortfolioOverview:
     holdings: list[HoldingRow]
 
 
-def portfolio_overview(*, user, now: datetime) -> list[PortfolioOverview]:
-    """Each of `user`'s portfolios with its holdings' last price, day change and data freshness.
+def holding_rows(*, user, now: datetime) -> list[HoldingRow]:
+    """Every holding in `user`'s portfolios, by portfolio name then symbol, with its ticker's last price, day
+    change and data freshness: two queries whatever the number of holdings.
 
     Freshness is read in the first of STOCKHUB_LOGIN_TIMEFRAMES (daily by default): the timeframe a login
     refreshes.
     """
-    from ingest.selectors import last_prices, ticker_freshness
+    from ingest.selectors import ticker_states
 
     holdings = list(
         Holding.objects.filter(portfolio__owner=user)
-        .select_related("ticker", "portfolio")
         .order_by("portfolio__name", "ticker__symbol")
+        .values_list("portfolio_id", "portfolio__name", "ticker_id", "ticker__symbol", "quantity")
     )
-    ticker_ids = sorted({holding.ticker_id for holding in holdings})
-    prices = last_prices(ticker_ids=ticker_ids)
-    freshness = ticker_freshness(
-        ticker_ids=ticker_ids, timeframe=settings.STOCKHUB_LOGIN_TIMEFRAMES[0], now=now
+    states = ticker_states(
+        ticker_ids=sorted({ticker_id for _, _, ticker_id, _, _ in holdings}),
+        timeframe=settings.STOCKHUB_LOGIN_TIMEFRAMES[0],
+        now=now,
     )
-    rows: dict[int, list[HoldingRow]] = {}
-    for holding in holdings:
-        price = prices.get(holding.ticker_id)
-        rows.setdefault(holding.portfolio_id, []).append(
+    rows = []
+    for portfolio_id, portfolio_name, ticker_id, symbol, quantity in holdings:
+        state = states[ticker_id]
+        price = state.price
+        rows.append(
             HoldingRow(
-                symbol=holding.ticker.symbol,
-                quantity=holding.quantity,
+                portfolio_id=portfolio_id,
+                portfolio_name=portfolio_name,
+                symbol=symbol,
+                quantity=quantity,
                 last_close=price.close if price else None,
                 last_bar_at=price.ts if price else None,
                 change=price.change if price else None,
                 change_percent=price.change_percent if price else None,
-                freshness=str(freshness[holding.ticker_id]),
+                freshness=str(state.freshness),
             )
         )
+    return rows
+
+
+def portfolio_overview(*, user, now: datetime) -> list[PortfolioOverview]:
+    """Each of `user`'s portfolios, empty ones too, with its holdings as holding_rows gives them."""
+    rows: dict[int, list[HoldingRow]] = {}
+    for row in holding_rows(user=user, now=now):
+        rows.setdefault(row.portfolio_id, []).append(row)
     return [
         PortfolioOverview(id=portfolio.id, name=portfolio.name, holdings=rows.get(portfolio.id, []))
         for portfolio in Portfolio.objects.filter(owner=user).order_by("name")

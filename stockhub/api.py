@@ -3,26 +3,30 @@ date parameters, and JSON answers for API URLs that match nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import EmptyPage, Paginator
 from django.db import models
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.utils import timezone
 from django.views import defaults
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from stockhub.answer_cache import answers
 from stockhub.errors import ErrorCode, StockHubError
 
 # A page is one query and one serialisation; 200 rows keep a response under ~100 ms and ~50 KB.
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 50
+_JSON = JSONRenderer()  # the API's only renderer (settings.REST_FRAMEWORK)
 
 
 class ApiErrorCode(models.TextChoices):
@@ -134,6 +138,27 @@ def paginated(
             "results": serializer_class(list(rows), many=True).data,
         }
     )
+
+
+def cached_json(request: Request, *, key: tuple, build: Callable[[], object]) -> HttpResponseBase:
+    """The answer `build()` returns, rendered by DRF's JSON renderer once per `key` and then served from the
+    process's answer cache (stockhub/answer_cache.py). `key` must hold everything the answer depends on.
+    Auth, throttles and input checks have run already; an indented answer (`Accept: application/json;
+    indent=4`) is rendered as usual."""
+    if "indent" in (request.accepted_media_type or ""):
+        return Response(build())
+    body = answers.get_or_build(key, lambda: _JSON.render(build()))
+    return HttpResponse(body, content_type=_JSON.media_type)
+
+
+def iso_datetimes(*, rows: list[dict], field: str) -> list[dict]:
+    """`rows` with `field` written as DRF's DateTimeField writes it (current time zone, ISO 8601, UTC as Z),
+    without a serializer per row (~10x faster for a year of bars)."""
+    zone = timezone.get_current_timezone()
+    for row in rows:
+        text = row[field].astimezone(zone).isoformat()
+        row[field] = text[:-6] + "Z" if text.endswith("+00:00") else text
+    return rows
 
 
 def validated_query(serializer_class: type[serializers.Serializer], request: Request) -> dict:

@@ -142,7 +142,7 @@ USE_I18N = True
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "stockhub.authentication.TokenAuthentication",  # DRF's, with its one query written out
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -332,6 +332,13 @@ STOCKHUB_BEAT_HEARTBEAT_MAX_AGE_SECONDS = env.int("STOCKHUB_BEAT_HEARTBEAT_MAX_A
 STOCKHUB_READYZ_WORKER_TIMEOUT_SECONDS = env.float("STOCKHUB_READYZ_WORKER_TIMEOUT_SECONDS", default=1.0)
 # Set: /metrics wants "Authorization: Bearer <token>". Unset: /metrics is open (internal network only).
 STOCKHUB_METRICS_TOKEN = env("STOCKHUB_METRICS_TOKEN", default="")
+# --- Web process (stockhub/asgi.py) ---
+# Threads serving the synchronous views of one web process; each keeps one database connection, so this is
+# also how many connections a web process holds at most (plus one per event stream while it starts).
+STOCKHUB_WEB_THREADS = env.int("STOCKHUB_WEB_THREADS", default=8)
+# Memory one process may use to keep rendered bars and indicators answers (stockhub/answer_cache.py); 0 keeps
+# none. A year of daily bars is ~25 KB, of all indicators ~150 KB: 128 MB holds both for ~750 tickers.
+STOCKHUB_API_CACHE_MB = env.int("STOCKHUB_API_CACHE_MB", default=128)
 # --- Pages (web/) ---
 # The event stream sends a comment this often, so a proxy or browser never closes a quiet stream as dead.
 STOCKHUB_SSE_HEARTBEAT_SECONDS = env.float("STOCKHUB_SSE_HEARTBEAT_SECONDS", default=15.0)

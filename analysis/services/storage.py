@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-from django.db import connection
+from django.db import connection, transaction
 
 from analysis.indicators import OUTPUT_COLUMNS
 from analysis.models import AnalysisState, IndicatorRow, PatternEvent
 from ingest.services import UpsertCounts
+from ingest.services.storage import BUMP_UPSERTED_TICKERS, bump_data_versions
 from stockhub import pgcopy
 
 EVENT_FIELDS = ["direction", "strength", "details"]
@@ -67,8 +68,8 @@ WITH upserted AS (
     SELECT ticker_id, %(timeframe)s, ts, {staged} FROM {_ROW_STAGE}
     ON CONFLICT (ticker_id, timeframe, ts) DO UPDATE SET {assign}
         WHERE {changed}
-    RETURNING (xmax = 0) AS inserted
-)
+    RETURNING ticker_id, (xmax = 0) AS inserted
+), {BUMP_UPSERTED_TICKERS}
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
 """
 
@@ -115,13 +116,15 @@ def _upsert_rows_generic(rows: pd.DataFrame, timeframe: str) -> UpsertCounts:
             to_write.append(
                 IndicatorRow(ticker_id=int(ticker_id), timeframe=timeframe, ts=ts.to_pydatetime(), **fields)
             )
-    IndicatorRow.objects.bulk_create(
-        to_write,
-        batch_size=500,
-        update_conflicts=True,
-        unique_fields=["ticker", "timeframe", "ts"],
-        update_fields=list(OUTPUT_COLUMNS),
-    )
+    with transaction.atomic():  # the rows and their tickers' data versions together
+        IndicatorRow.objects.bulk_create(
+            to_write,
+            batch_size=500,
+            update_conflicts=True,
+            unique_fields=["ticker", "timeframe", "ts"],
+            update_fields=list(OUTPUT_COLUMNS),
+        )
+        bump_data_versions(ticker_ids=[row.ticker_id for row in to_write])
     return UpsertCounts(new=new, updated=updated, unchanged=len(rows) - new - updated)
 
 

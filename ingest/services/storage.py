@@ -73,6 +73,13 @@ CREATE TEMP TABLE IF NOT EXISTS bar_stage (
 ) ON COMMIT DELETE ROWS
 """
 
+# A merge's CTE that bumps the data version (ingest.models.DataVersion) of each ticker whose rows `upserted`
+# returned (new or changed ones only), in the merge's own statement: no round trip, no window in between.
+BUMP_UPSERTED_TICKERS = """bumped AS (
+    INSERT INTO ingest_dataversion (ticker_id, version)
+    SELECT DISTINCT ticker_id, 1 FROM upserted ORDER BY ticker_id
+    ON CONFLICT (ticker_id) DO UPDATE SET version = ingest_dataversion.version + 1
+)"""
 _MERGE_SQL = """
 WITH upserted AS (
     INSERT INTO ingest_bar (ticker_id, timeframe, ts, open, high, low, close, volume, source)
@@ -82,17 +89,18 @@ WITH upserted AS (
             volume = EXCLUDED.volume, source = EXCLUDED.source
         WHERE (ingest_bar.open, ingest_bar.high, ingest_bar.low, ingest_bar.close, ingest_bar.volume)
             IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close, EXCLUDED.volume)
-    RETURNING (xmax = 0) AS inserted
-)
+    RETURNING ticker_id, (xmax = 0) AS inserted
+), {bump}
 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted
 """
 
-_MERGE_FROM_STAGE = _MERGE_SQL.format(rows="bar_stage")
+_MERGE_FROM_STAGE = _MERGE_SQL.format(rows="bar_stage", bump=BUMP_UPSERTED_TICKERS)
 # A few hundred rows (a login's incremental fetch, its derived weeks and months) go as arrays in the one
 # statement: one round trip instead of the four of stage DDL, COPY, merge and truncate.
 _MERGE_FROM_ARRAYS = _MERGE_SQL.format(
+    bump=BUMP_UPSERTED_TICKERS,
     rows="unnest(%(ticker_id)s::bigint[], %(ts)s::timestamptz[], %(open)s::float8[], %(high)s::float8[], "
-    "%(low)s::float8[], %(close)s::float8[], %(volume)s::bigint[]) AS s(ticker_id, ts, open, high, low, close, volume)"
+    "%(low)s::float8[], %(close)s::float8[], %(volume)s::bigint[]) AS s(ticker_id, ts, open, high, low, close, volume)",
 )
 SMALL_BATCH_ROWS = 2000
 
@@ -207,4 +215,20 @@ def _upsert_generic(bars: pd.DataFrame, timeframe: str, source: str) -> UpsertCo
             unique_fields=["ticker", "timeframe", "ts"],
             update_fields=[*VALUE_COLUMNS, "source"],
         )
+        bump_data_versions(ticker_ids=[bar.ticker_id for bar in to_write])
     return UpsertCounts(new=new, updated=updated, unchanged=len(bars) - new - updated)
+
+
+_BUMP_SQL = """
+INSERT INTO ingest_dataversion (ticker_id, version) VALUES {rows}
+ON CONFLICT (ticker_id) DO UPDATE SET version = ingest_dataversion.version + 1
+"""
+
+
+def bump_data_versions(*, ticker_ids: list[int]) -> None:
+    """Count one more change of these tickers' bars or indicators (ingest.models.DataVersion), in the caller's
+    transaction, so answers cached under the old version are not served again once it commits."""
+    ids = sorted({int(ticker_id) for ticker_id in ticker_ids})  # one lock order for every writer
+    if ids:
+        with connection.cursor() as cursor:
+            cursor.execute(_BUMP_SQL.format(rows=", ".join(["(%s, 1)"] * len(ids))), ids)

@@ -9,12 +9,23 @@ from django.utils import timezone
 
 from ingest.market import MarketState, market_status
 from ingest.models import FetchJob, JobKind, JobStatus, Ticker
-from ingest.selectors import Freshness, last_prices, ticker_freshness
+from ingest.selectors import Freshness, ticker_states
 from portfolios.tests.factories import make_fresh
 
 pytestmark = pytest.mark.django_db
 
 SATURDAY = timezone.make_aware(datetime(2026, 11, 28, 15, 0), UTC)  # market closed: stale = last bar missing
+
+
+def ticker_freshness(*, ticker_ids: list[int], timeframe: str, now: datetime) -> dict[int, Freshness]:
+    return {
+        ticker_id: state.freshness
+        for ticker_id, state in ticker_states(ticker_ids=ticker_ids, timeframe=timeframe, now=now).items()
+    }
+
+
+def last_price(ticker_id: int):
+    return ticker_states(ticker_ids=[ticker_id], timeframe="daily", now=SATURDAY)[ticker_id].price
 
 
 def job(symbol: str, status: str, *, minutes_ago: int = 0, kind: str = JobKind.FETCH_BARS) -> None:
@@ -50,6 +61,25 @@ def test_each_ticker_is_fresh_refreshing_stale_or_failed():
     assert after[ids["OLD"]] == Freshness.FAILED  # a cancelled job says nothing about the data
 
 
+def test_while_the_market_is_open_a_ticker_fetched_over_the_staleness_window_ago_is_stale(settings):
+    monday = timezone.make_aware(datetime(2026, 11, 30, 16, 0), UTC)  # 11:00 in New York
+    for symbol, minutes_ago in (("NEW", 5), ("OLD", settings.STOCKHUB_STALENESS_MINUTES + 5)):
+        make_fresh(symbol, now=monday)
+        FetchJob.objects.create(
+            kind=JobKind.FETCH_BARS, ticker=Ticker.objects.get(symbol=symbol), timeframe="daily",
+            reason="scheduled", priority=5, queue="background", status=JobStatus.SUCCEEDED,
+            finished_at=monday - timedelta(minutes=minutes_ago),
+        )  # fmt: skip
+    make_fresh("NEVER", now=monday)  # never fetched while open
+    ids = dict(Ticker.objects.values_list("symbol", "id"))
+    freshness = ticker_freshness(ticker_ids=list(ids.values()), timeframe="daily", now=monday)
+    assert {symbol: freshness[ticker_id] for symbol, ticker_id in ids.items()} == {
+        "NEW": Freshness.FRESH,
+        "OLD": Freshness.STALE,
+        "NEVER": Freshness.STALE,
+    }
+
+
 def test_a_ticker_without_the_last_sessions_bar_and_no_job_is_stale():
     ticker = Ticker.objects.create(symbol="OLD")
     assert ticker_freshness(ticker_ids=[ticker.id], timeframe="daily", now=SATURDAY) == {
@@ -60,12 +90,12 @@ def test_a_ticker_without_the_last_sessions_bar_and_no_job_is_stale():
 def test_last_prices_give_the_newest_close_and_the_change_from_the_one_before():
     make_fresh("ONE", now=SATURDAY)  # a single bar: no change yet
     ticker = Ticker.objects.get(symbol="ONE")
-    assert last_prices(ticker_ids=[ticker.id])[ticker.id].change is None
+    assert last_price(ticker.id).change is None
     ticker.bars.create(
         timeframe="daily", ts=SATURDAY - timedelta(days=10), open=10, high=11, low=5, close=8.4, volume=1,
         source="test",
     )  # fmt: skip
-    price = last_prices(ticker_ids=[ticker.id])[ticker.id]
+    price = last_price(ticker.id)
     assert (price.close, round(price.change, 2), round(price.change_percent, 2)) == (10.5, 2.1, 25.0)
 
 

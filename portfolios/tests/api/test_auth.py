@@ -66,6 +66,27 @@ def test_a_rotated_token_stops_working(alice):
     }
 
 
+def test_the_token_of_a_deactivated_user_stops_working_at_once(alice):
+    client = token_client(create_token("alice"))
+    assert (
+        client.get("/api/portfolios").json()["results"] == []
+        and client.get("/api/bars/AAPL").status_code == 404
+    )
+    alice.is_active = False
+    alice.save()
+    response = client.get("/api/portfolios")
+    assert response.status_code == 403 and response.json()["message"] == "User inactive or deleted."
+
+
+def test_a_token_authenticates_its_own_user_with_every_field(alice, clean_broker):
+    make_user("bob", staff=True)
+    client = token_client(create_token("alice"))
+    assert client.get("/api/queues/stats").status_code == 403  # alice is not staff; bob's flag is not hers
+    alice.is_staff = True
+    alice.save()
+    assert client.get("/api/queues/stats").status_code == 200
+
+
 def test_without_a_login_the_api_says_how_to_authenticate():
     response = APIClient().get("/api/portfolios")
     assert response.status_code == 403 and response.json()["code"] == "NOT_AUTHENTICATED"
