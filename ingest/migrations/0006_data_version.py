@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ingest', '0004_pause'),
+        ('ingest', '0005_ticker_urgency'),
     ]
 
     operations = [
