@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from functools import partial
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import CharField, F, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
@@ -70,38 +70,17 @@ def request_job(
 
     Asking again for an active job returns it; asking with a higher priority (a smaller number) moves the
     queued job up, and the message sent before becomes a no-op. With publish=False the caller sends the
-    created or moved-up jobs itself (request_refresh sends a login's jobs in one batch).
+    created or moved-up jobs itself (a pipeline run sends its imports in one batch).
     """
-    queue, priority = job_priority(ticker=ticker, reason=reason, priority=priority)
-    with transaction.atomic():
-        active = _active_job(kind=kind, ticker=ticker, timeframe=timeframe)
-        if active is None:
-            try:
-                with transaction.atomic():
-                    active = FetchJob.objects.create(
-                        kind=kind,
-                        ticker=ticker,
-                        timeframe=timeframe,
-                        reason=reason,
-                        priority=priority,
-                        queue=queue,
-                        requested_by=requested_by,
-                        params=params or {},
-                    )
-            except IntegrityError:  # a concurrent request created it between our read and our insert
-                active = _active_job(kind=kind, ticker=ticker, timeframe=timeframe)
-                return JobRequest(job_id=active.id, created=False)
-            if publish:
-                transaction.on_commit(partial(publish_job, job_id=active.id))
-            return JobRequest(job_id=active.id, created=True)
-        if active.status == JobStatus.QUEUED and priority < active.priority:
-            active.priority, active.queue, active.reason = priority, queue, reason
-            active.requested_by = active.requested_by or requested_by
-            active.save(update_fields=["priority", "queue", "reason", "requested_by"])
-            if publish:
-                transaction.on_commit(partial(publish_job, job_id=active.id))
-            return JobRequest(job_id=active.id, created=False, reprioritised=True)
-        return JobRequest(job_id=active.id, created=False)
+    return request_jobs(
+        kind=kind,
+        pairs=[(ticker, timeframe)],
+        reason=reason,
+        requested_by=requested_by,
+        priority=priority,
+        params=params,
+        publish=publish,
+    )[0]
 
 
 def job_priority(*, ticker: Ticker, reason: str, priority: int | None) -> tuple[Queue, int]:
@@ -122,8 +101,10 @@ def request_jobs(
     reason: str,
     requested_by=None,
     priority: int | None = None,
+    params: dict | None = None,
+    publish: bool = True,
 ) -> list[JobRequest]:
-    """request_job for each (ticker, timeframe), in bulk: one locking read, one insert and one update for
+    """request_job's rules for each (ticker, timeframe), in bulk: one locking read, one insert and one update for
     them all, and the created and moved-up jobs sent in one batch over one broker connection (after the
     caller's transaction, if there is one). A login asks for its 20 tickers in a few milliseconds."""
     queue = route(reason)[0]
@@ -147,6 +128,7 @@ def request_jobs(
                     priority=priorities[ticker_id],
                     queue=queue,
                     requested_by=requested_by,
+                    params=params or {},
                 )
                 for ticker_id, timeframe in missing
             ],
@@ -169,7 +151,8 @@ def request_jobs(
             for pair, job in active.items()
         }
         to_send = [r.job_id for r in requests.values() if r.created or r.reprioritised]
-        transaction.on_commit(partial(publish_jobs, job_ids=to_send))
+        if publish:
+            transaction.on_commit(partial(publish_jobs, job_ids=to_send))
     return [requests[(ticker.id, timeframe)] for ticker, timeframe in pairs]
 
 
@@ -189,14 +172,6 @@ def _active_jobs(*, kind: str, pairs: list[tuple[int, str]]) -> dict[tuple[int, 
     )
     wanted = set(pairs)
     return {key: row for row in rows if (key := (row["ticker_id"], row["timeframe"])) in wanted}
-
-
-def _active_job(*, kind: str, ticker: Ticker, timeframe: str) -> FetchJob | None:
-    return (
-        FetchJob.objects.select_for_update()
-        .filter(kind=kind, ticker=ticker, timeframe=timeframe, status__in=ACTIVE_JOB_STATUSES)
-        .first()
-    )
 
 
 def publish_job(*, job_id: int, countdown: float | None = None) -> bool:
