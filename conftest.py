@@ -144,6 +144,7 @@ class Workers:
         self.broker = broker
         self.tmp_path = tmp_path
         self.processes: dict[str, subprocess.Popen] = {}
+        self.logs: list[Path] = []
 
     def start(
         self, queue: str, *, concurrency: int = 1, env: dict[str, str] | None = None
@@ -185,6 +186,7 @@ class Workers:
             },
         )
         self.processes[name] = process
+        self.logs.append(Path(log.name))
         _wait_for(
             lambda: bool(app.control.ping(destination=[name], timeout=0.5)),
             seconds=30,
@@ -203,10 +205,30 @@ class Workers:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
+    def log_tails(self, lines: int = 40) -> str:
+        tails = []
+        for path in self.logs:
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            tails.append(f"--- {path.name} (last {len(text)} lines) ---\n" + "\n".join(text))
+        return "\n".join(tails)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    # Remembered per phase so a fixture can tell whether its test failed.
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
 
 @pytest.fixture
-def workers(clean_broker: str, tmp_path: Path) -> Iterator[Workers]:
+def workers(clean_broker: str, tmp_path: Path, request) -> Iterator[Workers]:
     """Start real workers with `workers.start("foreground")`; all are stopped after the test."""
     pool = Workers(clean_broker, tmp_path)
     yield pool
     pool.stop_all()
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        # A worker's own log is what explains a timed-out wait; CI shows only pytest's output,
+        # and the failure summary (printed at the end) includes the report's sections.
+        report.sections.append(("worker logs", pool.log_tails()))
