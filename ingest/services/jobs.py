@@ -49,8 +49,11 @@ def claim_job(*, job_id: int, token: int) -> FetchJob | None:
     """
     now = timezone.now()
     with transaction.atomic():
+        # Waits for a lock, never skips it: the holder may be a request for this job (dedup, priority raise)
+        # or its publisher, not only another worker; skipping would drop the message. The wait is a few ms,
+        # and a second worker then finds the job running with a live lease.
         job = (
-            FetchJob.objects.select_for_update(skip_locked=True, of=("self",))
+            FetchJob.objects.select_for_update(of=("self",))
             .select_related("ticker")
             .filter(id=job_id)
             .first()

@@ -103,6 +103,25 @@ def test_jobs_lost_with_the_broker_are_republished_and_run_once(workers, clean_b
     }
 
 
+def test_a_job_whose_row_is_locked_by_a_request_when_its_message_arrives_still_runs(workers):
+    """A second request for a queued job locks its row for a moment (dedup, priority raise). A worker whose
+    claim meets that lock must wait for it, not take the lock for another worker's and drop the message."""
+    from django.db import transaction
+
+    from ingest.services.job_requests import publish_jobs
+
+    workers.start("foreground")
+    (ticker,) = tickers("LK", 1)
+    job_id = request_fetch(ticker=ticker, timeframe="daily", reason=Reason.USER_REQUEST, publish=False).job_id
+    with transaction.atomic():
+        FetchJob.objects.select_for_update().get(id=job_id)  # as request_jobs' read of the active jobs does
+        assert publish_jobs(job_ids=[job_id]) == [job_id]  # the message goes out while the row is locked
+        time.sleep(1.0)  # the worker has the message and meets the lock
+    wait_until(lambda: all_ended([job_id]), seconds=30, what="the job whose claim met a lock")
+    job = FetchJob.objects.get(id=job_id)
+    assert (job.status, job.attempts) == (JobStatus.SUCCEEDED, 1)
+
+
 def test_a_job_whose_worker_process_is_killed_is_run_again_and_completes_once(workers):
     worker = workers.start("background", env={"STOCKHUB_SYNTHETIC_LATENCY_MS": "3000"})
     (ticker,) = tickers("KL", 1)
