@@ -137,3 +137,63 @@ def test_re_deriving_from_a_later_date_leaves_earlier_periods_whole():
     assert after == before
     assert partial["weekly"].new == partial["weekly"].updated == 0
     assert 0 < partial["weekly"].unchanged < full["weekly"].new
+
+
+def test_an_incremental_derivation_writes_exactly_the_bars_a_full_aggregation_gives():
+    """On PostgreSQL an incremental derivation is one SQL statement; its bars must be those of aggregate_bars
+    over the stored daily bars (random prices, holidays, weeks across month ends), and it must see changes."""
+    from ingest.providers.aggregate import aggregate_bars
+    from ingest.providers.synthetic import SyntheticProvider
+
+    provider = SyntheticProvider(now=lambda: pd.Timestamp("2024-12-31 23:00", tz="UTC"))
+    tickers = [Ticker.objects.create(symbol=symbol) for symbol in ("ABC", "XYZ")]
+    for ticker in tickers:
+        daily = provider.fetch_bars(
+            ticker.symbol, "daily", pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-12-31", tz="UTC")
+        )
+        store_bars(ticker=ticker, timeframe="daily", bars=daily, source="test")
+    ids = [t.id for t in tickers]
+    since = pd.Timestamp("2024-05-03", tz="UTC")  # a Friday; its month starts on a Wednesday
+    first = pd.Timestamp("2024-04-29", tz="UTC")  # the Monday of the week holding May 1st
+
+    counts = derive_longer_bars(ticker_ids=ids, since=since)
+
+    stored_daily = pd.DataFrame(
+        list(
+            Bar.objects.filter(ticker_id__in=ids, timeframe="daily").values_list(
+                "ticker_id", "ts", "open", "high", "low", "close", "volume"
+            )
+        ),
+        columns=["ticker_id", "ts", "open", "high", "low", "close", "volume"],
+    )
+    stored_daily["ts"] = pd.to_datetime(stored_daily["ts"], utc=True)
+    for timeframe in ("weekly", "monthly"):
+        expected = aggregate_bars(stored_daily, timeframe, by="ticker_id")
+        expected = expected[expected["ts"] >= first]
+        written = sorted(
+            (t, pd.Timestamp(ts), o, h, lo, c, v)
+            for t, ts, o, h, lo, c, v in Bar.objects.filter(
+                ticker_id__in=ids, timeframe=timeframe
+            ).values_list("ticker_id", "ts", "open", "high", "low", "close", "volume")
+        )
+        assert written == sorted(
+            (r.ticker_id, r.ts, r.open, r.high, r.low, r.close, int(r.volume)) for r in expected.itertuples()
+        )
+        assert (counts[timeframe].new, counts[timeframe].updated) == (len(expected), 0)
+    assert min(
+        ts for ts in Bar.objects.filter(timeframe="monthly").values_list("ts", flat=True)
+    ) == pd.Timestamp("2024-05-01", tz="UTC")
+
+    # A corrected daily close changes its week and its month, and nothing else.
+    bar = (
+        Bar.objects.filter(ticker=tickers[0], timeframe="daily", ts__gte=pd.Timestamp("2024-06-28", tz="UTC"))
+        .order_by("ts")
+        .first()
+    )
+    Bar.objects.filter(pk=bar.pk).update(close=bar.close + 0.5, high=max(bar.high, bar.close + 0.5))
+    again = derive_longer_bars(ticker_ids=ids, since=since)
+    assert (again["weekly"].new, again["weekly"].updated) == (0, 1)
+    assert (again["monthly"].new, again["monthly"].updated) == (0, 1)
+    assert again["weekly"].total == counts["weekly"].total
+    month = Bar.objects.get(ticker=tickers[0], timeframe="monthly", ts=pd.Timestamp("2024-06-01", tz="UTC"))
+    assert month.close == bar.close + 0.5
