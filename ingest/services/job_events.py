@@ -15,13 +15,14 @@ JOB_EVENT = "job.status"
 MAX_MESSAGE_CHARS = 300  # the row keeps the whole message; an event only needs enough to read on a page
 
 
-def publish_job_statuses(*, job_ids: list[int] = (), jobs: list[FetchJob] = ()) -> int:
+def publish_job_statuses(*, job_ids: list[int] = (), jobs: list[FetchJob] = (), rows: list[dict] = ()) -> int:
     """One `job.status` event per job with its current status; returns how many went out.
 
     `job_ids` are read from their rows; `jobs` (FetchJob objects with their ticker loaded, as the caller just
-    wrote them) are published as they are, saving the read on a worker's hot path.
+    wrote them) and `rows` (dicts with FIELDS, as just written) are published as they are, saving the read on
+    a worker's hot path.
     """
-    rows = [_row(job) for job in jobs]
+    rows = [*rows, *(_row(job) for job in jobs)]
     if job_ids:
         rows += FetchJob.objects.filter(id__in=job_ids).order_by("id").values(*FIELDS)
     payloads = [

@@ -7,13 +7,12 @@ is sent by the reconciler. The life of a job once asked for is in ingest.service
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from functools import partial
 
-from django.db import transaction
-from django.db.models import CharField, F, Value
-from django.db.models.functions import Cast, Concat
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ingest.models import ACTIVE_JOB_STATUSES, FetchJob, JobKind, JobStatus, Ticker
@@ -195,29 +194,16 @@ def publish_jobs(*, job_ids: list[int], countdown: float | None = None) -> list[
 
     if not job_ids:
         return []
-    with transaction.atomic():
-        jobs = list(
-            FetchJob.objects.select_for_update()
-            .filter(id__in=job_ids, status=JobStatus.QUEUED)
-            .order_by("priority", "id")
-            .values("id", "kind", "queue", "priority", "ticker_id", "dispatch_token")
-        )
-        if not jobs:
-            return []
-        FetchJob.objects.filter(id__in=[job["id"] for job in jobs]).update(
-            dispatch_token=F("dispatch_token") + 1,
-            published_at=timezone.now(),
-            celery_task_id=Concat(
-                Value("job-"), Cast("id", CharField()), Value("-"), Cast(F("dispatch_token") + 1, CharField())
-            ),
-        )
+    jobs = _mark_sent(job_ids)
+    if not jobs:
+        return []
     if any(job["queue"] == Queue.FOREGROUND for job in jobs):
         mark_foreground_active()
     sent: list[int] = []
     try:
         with app.producer_or_acquire() as producer:
             for job in jobs:
-                token = job["dispatch_token"] + 1
+                token = job["dispatch_token"]
                 app.send_task(
                     f"{job['queue']}.{job['kind']}",  # the lane's task for this kind, e.g. analysis.compute_indicators
                     args=[job["id"], token],
@@ -238,7 +224,7 @@ def publish_jobs(*, job_ids: list[int], countdown: float | None = None) -> list[
                 )
     except Exception as error:  # kombu/redis/amqp raise many types for "broker down"; all mean: try later
         for job in jobs[len(sent) :]:
-            FetchJob.objects.filter(id=job["id"], dispatch_token=job["dispatch_token"] + 1).update(
+            FetchJob.objects.filter(id=job["id"], dispatch_token=job["dispatch_token"]).update(
                 published_at=None
             )
             logger.warning(
@@ -247,5 +233,35 @@ def publish_jobs(*, job_ids: list[int], countdown: float | None = None) -> list[
                 job["queue"],
                 error,
             )
-    publish_job_statuses(job_ids=[job["id"] for job in jobs])  # queued: sent, or waiting for the reconciler
+    publish_job_statuses(rows=jobs)  # queued: sent, or waiting for the reconciler
     return sent
+
+
+# One statement takes the next token of each queued job and stamps it sent (no read-then-write: the UPDATE's
+# row locks serialise two publishers of one job, and each returns the token it wrote), and returns what the
+# message and the status event need. SQLite (3.35+) has UPDATE ... RETURNING too.
+_MARK_SENT_SQL = """
+UPDATE ingest_fetchjob
+SET dispatch_token = dispatch_token + 1, published_at = %s,
+    celery_task_id = 'job-' || id || '-' || (dispatch_token + 1)
+WHERE status = %s AND id IN ({ids})
+RETURNING id, kind, queue, priority, ticker_id, dispatch_token, timeframe, status, requested_by_id, attempts,
+    error_code, error_message, progress, (SELECT symbol FROM ingest_ticker WHERE ingest_ticker.id = ingest_fetchjob.ticker_id)
+"""
+_MARKED_COLUMNS = (
+    "id", "kind", "queue", "priority", "ticker_id", "dispatch_token", "timeframe", "status", "requested_by_id",
+    "attempts", "error_code", "error_message", "progress", "ticker__symbol",
+)  # fmt: skip
+
+
+def _mark_sent(job_ids: list[int]) -> list[dict]:
+    """The queued ones among `job_ids`, each with its new token, best priority first."""
+    unique = sorted(set(job_ids))
+    sql = _MARK_SENT_SQL.format(ids=", ".join(["%s"] * len(unique)))
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [timezone.now(), JobStatus.QUEUED, *unique])
+        jobs = [dict(zip(_MARKED_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+    for job in jobs:
+        if isinstance(job["progress"], str):  # SQLite returns JSON as text
+            job["progress"] = json.loads(job["progress"])
+    return sorted(jobs, key=lambda job: (job["priority"], job["id"]))
