@@ -45,7 +45,25 @@ def warm_up_worker_process(**_signal_kwargs) -> None:
     provider = get_provider()
     if hasattr(provider, "warm_up"):
         provider.warm_up()
+    _open_connections(app)
     logger.info("worker process warmed up in %.2fs", time.perf_counter() - started)
+
+
+def _open_connections(app) -> None:
+    """The database, Redis (events) and broker connections a job uses, opened now rather than by the first
+    job: a fresh pool process's first job otherwise pays ~3 connection set-ups. Best effort: a server that is
+    down now is connected to (and reported) by the job that needs it."""
+    from django.db import connection
+
+    from stockhub.events import redis_client
+
+    try:
+        connection.ensure_connection()
+        redis_client().ping()
+        with app.producer_or_acquire() as producer:
+            producer.connection.ensure_connection(max_retries=1)
+    except Exception as error:  # noqa: BLE001  (any server down: the first job finds out and says so)
+        logger.info("worker process warm-up could not open every connection yet: %s", error)
 
 
 def set_worker_cpu_priority(sender=None, instance=None, **_signal_kwargs) -> None:
