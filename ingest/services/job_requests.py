@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from django.db import connection, transaction
@@ -19,6 +19,7 @@ from ingest.models import ACTIVE_JOB_STATUSES, FetchJob, JobKind, JobStatus, Tic
 from ingest.services.foreground_first import mark_foreground_active
 from ingest.services.job_events import publish_job_statuses
 from ingest.services.urgency import stored_priority
+from ingest.services.user_slots import free_slots, lock_user
 from stockhub.queues import DYNAMIC_PRIORITY_REASONS, PRIORITY_BANDS, Queue, broker_priority, route
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class JobRequest:
     job_id: int
     created: bool  # False: an active job for the same ticker and timeframe already existed
     reprioritised: bool = False
+    held: bool = False  # not sent yet: the user's foreground share is full; one of their jobs ending sends it
 
 
 def request_fetch(
@@ -150,9 +152,35 @@ def request_jobs(
             for pair, job in active.items()
         }
         to_send = [r.job_id for r in requests.values() if r.created or r.reprioritised]
+        if queue == Queue.FOREGROUND and requested_by is not None:
+            sending = _within_user_share(
+                user_id=requested_by.pk,
+                created=[r.job_id for r in requests.values() if r.created],
+                to_send=to_send,
+            )
+            held = set(to_send) - set(sending)
+            requests = {
+                pair: replace(r, held=True) if r.job_id in held else r for pair, r in requests.items()
+            }
+            to_send = sending
         if publish:
             transaction.on_commit(partial(publish_jobs, job_ids=to_send))
     return [requests[(ticker.id, timeframe)] for ticker, timeframe in pairs]
+
+
+def _within_user_share(*, user_id: int, created: list[int], to_send: list[int]) -> list[int]:
+    """Of the user's new foreground jobs, only as many are sent as fit in their share
+    (ingest.services.user_slots); the rest stay queued and unsent, and each end of one of the user's
+    foreground jobs sends the next. So a login's twenty jobs are not twenty messages ahead of the next user's
+    login in the queue, and no worker picks one up only to park it. Moved-up jobs are always sent: their
+    earlier message must be superseded."""
+    if not created:
+        return to_send
+    lock_user(user_id)
+    moved_up = len(to_send) - len(created)
+    free = max(free_slots(user_id=user_id, excluding=to_send) - moved_up, 0)
+    held = set(sorted(created)[free:])  # ids grow in the order the jobs were asked for
+    return [job_id for job_id in to_send if job_id not in held]
 
 
 def _active_jobs(*, kind: str, pairs: list[tuple[int, str]]) -> dict[tuple[int, str], dict]:

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -26,7 +25,8 @@ from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus
 from ingest.services.derive import DERIVED_TIMEFRAMES
 from ingest.services.foreground_first import mark_foreground_active
 from ingest.services.job_events import publish_job_statuses
-from ingest.services.job_requests import publish_job, request_job, request_jobs
+from ingest.services.job_requests import publish_job, publish_jobs, request_job, request_jobs
+from ingest.services.user_slots import free_slots, lock_user
 from stockhub.errors import ErrorCode, StockHubError
 from stockhub.logcontext import log_context
 from stockhub.outages import OUTAGE_ERRORS, is_outage, wait_for_database
@@ -134,41 +134,44 @@ def _held_by_a_pause(job: FetchJob) -> bool:
 def _user_at_foreground_limit(job: FetchJob) -> bool:
     if job.queue != Queue.FOREGROUND or job.requested_by_id is None or job.status == JobStatus.RUNNING:
         return False
-    _lock_user(job.requested_by_id)
+    lock_user(job.requested_by_id)
     running = FetchJob.objects.filter(
         requested_by_id=job.requested_by_id, queue=Queue.FOREGROUND, status=JobStatus.RUNNING
     ).count()
     return running >= settings.STOCKHUB_FOREGROUND_JOBS_PER_USER
 
 
-def _lock_user(user_id: int) -> None:
-    """Lock the user's row until the transaction ends. Two workers claiming two jobs of one user at once
-    would each count the other's as not yet running; with the lock, claims and releases take turns."""
-    list(get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk"))
-
-
 def release_user_slot(*, job: FetchJob) -> None:
-    """A foreground job of a user ended: send that user's next parked job, best priority and oldest first."""
+    """A foreground job of a user ended: send that user's next unsent jobs, best priority and oldest first,
+    as many as their share now has room for (one, unless jobs were cancelled or asked for meanwhile)."""
     if job.queue == Queue.FOREGROUND:
         mark_foreground_active()  # from its end on: the gap before the next foreground job starts
     if job.queue != Queue.FOREGROUND or job.requested_by_id is None:
         return
+    send_users_next_jobs(user_id=job.requested_by_id)
+
+
+def send_users_next_jobs(*, user_id: int) -> list[int]:
+    """Send the user's unsent foreground jobs that fit in their share; returns the ids sent."""
     with transaction.atomic():
-        _lock_user(job.requested_by_id)  # so a job being parked right now is seen here
-        next_id = (
-            FetchJob.objects.filter(
-                requested_by_id=job.requested_by_id,
-                queue=Queue.FOREGROUND,
-                status=JobStatus.QUEUED,
-                published_at__isnull=True,
+        lock_user(user_id)  # so a job being parked or asked for right now is seen here
+        free = free_slots(user_id=user_id)
+        next_ids = (
+            list(
+                FetchJob.objects.filter(
+                    requested_by_id=user_id,
+                    queue=Queue.FOREGROUND,
+                    status=JobStatus.QUEUED,
+                    published_at__isnull=True,
+                )
+                .filter(Q(not_before__isnull=True) | Q(not_before__lte=timezone.now()))
+                .order_by("priority", "created_at", "id")
+                .values_list("id", flat=True)[:free]
             )
-            .filter(Q(not_before__isnull=True) | Q(not_before__lte=timezone.now()))
-            .order_by("priority", "created_at")
-            .values_list("id", flat=True)
-            .first()
+            if free
+            else []
         )
-    if next_id is not None:
-        publish_job(job_id=next_id)
+    return publish_jobs(job_ids=next_ids) if next_ids else []
 
 
 @dataclass(frozen=True)
@@ -399,11 +402,17 @@ def fail_job_unexpectedly(*, job_id: int, error: BaseException) -> None:
 
 def cancel_jobs(*, job_ids: list[int]) -> int:
     """Cancel the queued ones among `job_ids`; their messages become no-ops. Running jobs finish."""
-    cancelled = FetchJob.objects.filter(id__in=job_ids, status=JobStatus.QUEUED).update(
-        status=JobStatus.CANCELLED, finished_at=timezone.now(), lease_expires_at=None
+    queued = FetchJob.objects.filter(id__in=job_ids, status=JobStatus.QUEUED)
+    sharing = set(
+        queued.filter(queue=Queue.FOREGROUND, requested_by__isnull=False).values_list(
+            "requested_by_id", flat=True
+        )
     )
+    cancelled = queued.update(status=JobStatus.CANCELLED, finished_at=timezone.now(), lease_expires_at=None)
     logger.info("cancelled %s of %s jobs asked for", cancelled, len(job_ids))
     job_ended(job_ids=job_ids)
+    for user_id in sorted(sharing):  # a cancelled job that was sent held a place in its user's share
+        send_users_next_jobs(user_id=user_id)
     return cancelled
 
 

@@ -59,9 +59,12 @@ def request_refresh(
     if transaction.get_connection().in_atomic_block:
         # Inside the caller's transaction nothing has been published yet; it goes out when that commits.
         return RefreshResult(job_ids=job_ids, broker_reachable=True, ran_here=[], waiting_for_broker=[])
-    # publish_jobs ran on commit: a queued job without published_at is one the broker did not take.
+    # publish_jobs ran on commit: a queued job without published_at is one the broker did not take, unless
+    # it was held back for the user's share (sent when one of their jobs ends).
+    held = [request.job_id for request in requests if request.held]
     unsent = list(
         FetchJob.objects.filter(id__in=job_ids, status=JobStatus.QUEUED, published_at__isnull=True)
+        .exclude(id__in=held)
         .order_by("priority", "id")
         .values_list("id", flat=True)
     )
@@ -76,6 +79,8 @@ def request_refresh(
             run_fetch_job(job_id=job_id, token=token)
             ran_here.append(job_id)
     waiting = [job_id for job_id in unsent if job_id not in ran_here]
+    if unsent:
+        waiting += held  # nothing sent, so none of the user's jobs will end on a worker to send them
     result = RefreshResult(
         job_ids=job_ids, broker_reachable=not unsent, ran_here=ran_here, waiting_for_broker=waiting
     )
