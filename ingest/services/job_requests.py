@@ -163,6 +163,8 @@ def request_jobs(
                 pair: replace(r, held=True) if r.job_id in held else r for pair, r in requests.items()
             }
             to_send = sending
+            if held:  # pages show them queued now, not only once they are sent
+                transaction.on_commit(partial(publish_job_statuses, job_ids=sorted(held)))
         if publish:
             transaction.on_commit(partial(publish_jobs, job_ids=to_send))
     return [requests[(ticker.id, timeframe)] for ticker, timeframe in pairs]

@@ -9,6 +9,7 @@ from django.utils import timezone
 from ingest.models import FetchJob, JobStatus
 from ingest.services.jobs import cancel_jobs, release_user_slot
 from ingest.services.reconcile import reconcile_jobs
+from ingest.tests.test_pipeline_run import Subscriber
 from ingest.tests.test_queue_workers import all_ended, wait_until
 from portfolios.services import refresh_on_login
 from portfolios.tests.factories import make_portfolio, make_user
@@ -39,10 +40,13 @@ def end(job_id: int) -> FetchJob:
 
 def test_a_login_sends_only_the_users_share_and_each_end_sends_the_next(clean_broker):
     portfolio = make_portfolio(symbols=[f"S{i}" for i in range(7)])
+    subscriber = Subscriber(patterns=["stockhub:jobs:status"])
     jobs = refresh_on_login(user=portfolio.owner)
     assert len(jobs) == 7
     assert sent(jobs) == jobs[:3]  # in the order asked for; the other four wait unsent, still queued
     assert set(FetchJob.objects.filter(id__in=jobs).values_list("status", flat=True)) == {JobStatus.QUEUED}
+    announced = {body["payload"]["job_id"]: body["payload"]["status"] for _, body in subscriber.close()}
+    assert announced == dict.fromkeys(jobs, "queued")  # pages see all seven waiting, sent or not
 
     end(jobs[0])
     assert sent(jobs) == [*jobs[:3], jobs[3]]
