@@ -75,7 +75,7 @@ def pause_queue(*, queue: str, user=None, reason: str = "") -> QueueState:
 
 def resume_queue(*, queue: str, user=None) -> QueueState:
     """Start consuming `queue` again and re-send the jobs parked while it was paused. Idempotent."""
-    from ingest.services.job_requests import publish_jobs
+    from ingest.services.jobs import send_unsent_jobs
 
     name = check_queue(queue)
     state, _ = QueueState.objects.update_or_create(
@@ -87,7 +87,7 @@ def resume_queue(*, queue: str, user=None) -> QueueState:
         .values_list("id", flat=True)
     )
     # Parked jobs back in the broker before the workers consume again, so priorities order them all.
-    sent = publish_jobs(job_ids=list(parked))
+    sent = send_unsent_jobs(job_ids=list(parked))
     _broadcast(RESUME_COMMAND, name)
     if name == Queue.ANALYSIS:
         for run in PipelineRun.objects.filter(status=RunStatus.RUNNING):

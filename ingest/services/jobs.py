@@ -151,6 +151,18 @@ def release_user_slot(*, job: FetchJob) -> None:
     send_users_next_jobs(user_id=job.requested_by_id)
 
 
+def send_unsent_jobs(*, job_ids: list[int]) -> list[int]:
+    """Send queued, unsent jobs (the reconciler's, a resumed queue's): a user's foreground jobs only as far
+    as the user's share has room (a worker meeting one over it would only park it again), the rest as
+    they are. Returns the ids sent."""
+    shared = Q(queue=Queue.FOREGROUND, published_at__isnull=True, requested_by__isnull=False)
+    jobs = FetchJob.objects.filter(id__in=job_ids)
+    users = set(jobs.filter(shared).values_list("requested_by_id", flat=True))
+    others = list(jobs.exclude(shared).values_list("id", flat=True))  # read before the users' jobs are sent
+    sent = [job_id for user_id in sorted(users) for job_id in send_users_next_jobs(user_id=user_id)]
+    return sent + publish_jobs(job_ids=others)
+
+
 def send_users_next_jobs(*, user_id: int) -> list[int]:
     """Send the user's unsent foreground jobs that fit in their share; returns the ids sent."""
     with transaction.atomic():

@@ -17,9 +17,7 @@ from django.utils import timezone
 
 from ingest.broker import queue_depths
 from ingest.models import FetchJob, JobStatus
-from ingest.services.job_requests import publish_jobs
-from ingest.services.jobs import send_users_next_jobs
-from stockhub.queues import Queue
+from ingest.services.jobs import send_unsent_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -56,21 +54,7 @@ def reconcile_jobs(*, now: datetime | None = None) -> ReconcileResult:
     for queue, depth in depths.items():
         if depth == 0:
             lost |= Q(queue=queue, published_at__lt=stale_before)
-    # A user's unsent foreground jobs are sent as their share has room (a worker that meets one over the
-    # share would only park it again); the rest of the lost and never-sent jobs go out as they are.
-    waiting_users = set(
-        due.filter(queue=Queue.FOREGROUND, published_at__isnull=True, requested_by__isnull=False).values_list(
-            "requested_by_id", flat=True
-        )
-    )
-    sent = [job_id for user_id in sorted(waiting_users) for job_id in send_users_next_jobs(user_id=user_id)]
-    sent += publish_jobs(
-        job_ids=list(
-            due.filter(lost)
-            .exclude(queue=Queue.FOREGROUND, published_at__isnull=True, requested_by__isnull=False)
-            .values_list("id", flat=True)
-        )
-    )
+    sent = send_unsent_jobs(job_ids=list(due.filter(lost).values_list("id", flat=True)))
     republished = len(sent)
     if requeued or republished:
         logger.info("reconciler: %s jobs back from dead workers, %s re-published", requeued, republished)

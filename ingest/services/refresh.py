@@ -69,7 +69,9 @@ def request_refresh(
         .values_list("id", flat=True)
     )
     ran_here: list[int] = []
-    if unsent and run_here_if_broker_down and len(unsent) <= settings.STOCKHUB_DIRECT_FETCH_MAX_JOBS:
+    # "A few" counts the whole request, held jobs too: the broker being down, they all wait.
+    few = len(unsent) + len(held) <= settings.STOCKHUB_DIRECT_FETCH_MAX_JOBS
+    if unsent and run_here_if_broker_down and few:
         deadline = time.monotonic() + settings.STOCKHUB_DIRECT_FETCH_SECONDS
         for job_id in unsent:
             if time.monotonic() >= deadline:
