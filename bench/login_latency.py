@@ -353,8 +353,10 @@ def report(runs: dict[str, list[dict]], throughput: list[dict], rss: dict[str, l
         "wave (a login job and its gap) of about "
         f"{(GOALS['start_p95_ms'] - med(ours, 'first_start_ms')) / waves_before:.0f} ms next to the busy "
         "background lane. The gap is Celery's hand-over of the next message (acknowledge, fetch, pass to the "
-        "pool process: ~6-8 ms here) plus the outcome's bookkeeping after `finished_at` (the user's slot, the "
-        "status event: ~3-4 ms). Background and analysis workers hold back while foreground work is active (docs/queues.md, "
+        "pool process: ~6-8 ms here, timed around the task body in one run) plus the bookkeeping after "
+        "`finished_at`: the login sends only the user's share (3) of its jobs, and each end sends the next "
+        "(so a second user's login is not queued behind this one's 20; docs/queues.md), with the status "
+        "events: ~4-7 ms. Background and analysis workers hold back while foreground work is active (docs/queues.md, "
         '"Foreground first"), so after the first wave the login has the machine nearly to itself; the rest is '
         "the cost of a job (claim, fetch, validate, store, derive weekly and monthly, ask for analysis, record "
         "the outcome, with their events) on 2 cores. The single-queue baseline has no per-user limit and four "
