@@ -144,11 +144,11 @@ def _user_at_foreground_limit(job: FetchJob) -> bool:
 def release_user_slot(*, job: FetchJob) -> None:
     """A foreground job of a user ended: send that user's next unsent jobs, best priority and oldest first,
     as many as their share now has room for (one, unless jobs were cancelled or asked for meanwhile)."""
-    if job.queue == Queue.FOREGROUND:
-        mark_foreground_active()  # from its end on: the gap before the next foreground job starts
-    if job.queue != Queue.FOREGROUND or job.requested_by_id is None:
+    if job.queue != Queue.FOREGROUND:
         return
-    send_users_next_jobs(user_id=job.requested_by_id)
+    sent = send_users_next_jobs(user_id=job.requested_by_id) if job.requested_by_id is not None else []
+    if not sent:  # (sending marks it too) the gap before the next foreground job starts
+        mark_foreground_active()
 
 
 def send_unsent_jobs(*, job_ids: list[int]) -> list[int]:
