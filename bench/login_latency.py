@@ -12,7 +12,7 @@ history that lacks its last week (so the login's fetches are incremental, as for
 - three queues (StockHub): workers `-Q foreground` and `-Q background`, two pool processes each (as the
   Procfile starts them);
 - one queue (the baseline): every reason routed to one queue with the same priorities (login 1,
-  scheduled 5), served by one worker with four pool processes: the same number of processes.
+  scheduled 5), served by one worker with five pool processes: the same number of processes.
 
 Then the fetch throughput of one background worker (`--throughput-jobs` jobs drained from a full queue) and
 the RSS of each idle worker process. Figures go to docs/BENCHMARKS.md.
@@ -38,7 +38,8 @@ DATABASE_URL = "postgres://postgres@127.0.0.1:5432/stockhub_bench_queues"
 BROKER_URL = "redis://127.0.0.1:6379/2"
 REDIS_URL = "redis://127.0.0.1:6379/3"
 STALE_DAYS = 7  # the login user's tickers lack their last week of bars
-FOREGROUND_CONCURRENCY = 2  # as in the Procfile
+FOREGROUND_CONCURRENCY = 3  # as in the Procfile
+BACKGROUND_CONCURRENCY = 2
 JOBS_PER_USER = 3  # STOCKHUB_FOREGROUND_JOBS_PER_USER's default, which the bench keeps
 GOALS = {"start_p95_ms": 250, "all_done_s": 2.0, "jobs_per_minute": 600, "idle_rss_mb": 150}
 
@@ -162,10 +163,12 @@ def measure_login(design: str, backlog: int, user) -> dict:
         backlog_ids = queue_backlog(backlog)
         if design == "one queue":
             # Normal CPU priority: a single-queue design has no lanes to give different priorities.
-            normal_cpu_priority(workers.start("background", concurrency=4))
+            normal_cpu_priority(
+                workers.start("background", concurrency=FOREGROUND_CONCURRENCY + BACKGROUND_CONCURRENCY)
+            )
         else:
             workers.start("foreground", concurrency=FOREGROUND_CONCURRENCY)
-            workers.start("background", concurrency=2)
+            workers.start("background", concurrency=BACKGROUND_CONCURRENCY)
         wait_until(
             lambda: (
                 FetchJob.objects.filter(id__in=backlog_ids[:200], status=JobStatus.SUCCEEDED).count() >= 20

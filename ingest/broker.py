@@ -58,3 +58,24 @@ def queue_depths() -> dict[str, int] | None:
     if by_priority is None:
         return None
     return {queue: sum(counts.values()) for queue, counts in by_priority.items()}
+
+
+def messages_waiting(queue: str) -> int | None:
+    """Messages waiting in one queue (not yet taken by a worker), or None when the broker cannot be read.
+
+    Cheap enough to ask once per job: one pipelined round trip on Redis, over a pooled connection.
+    """
+    from celery_app import app
+
+    try:
+        with app.pool.acquire(block=True, timeout=2) as connection:
+            channel = connection.default_channel
+            if hasattr(channel, "_q_for_pri") and hasattr(channel, "client"):
+                pipe = channel.client.pipeline(transaction=False)
+                for step in channel.priority_steps:
+                    pipe.llen(channel._q_for_pri(queue, step))
+                return sum(int(n) for n in pipe.execute())
+            return _amqp_depth(connection, queue)
+    except Exception as error:  # any transport error means: we cannot see the broker now
+        logger.debug("cannot read queue %s: %s", queue, error)
+        return None

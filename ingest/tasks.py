@@ -15,7 +15,7 @@ from stockhub.outages import OUTAGE_ERRORS
 
 @shared_task(name="foreground.fetch_bars", base=JobTask)
 def foreground_fetch_bars_task(job_id: int, token: int) -> None:
-    run_fetch_job(job_id=job_id, token=token)
+    run_fetch_job(job_id=job_id, token=token, hand_over=True)  # the user's next fetches may follow here
 
 
 @shared_task(name="background.fetch_bars", base=JobTask)

@@ -1,13 +1,15 @@
 """The reconciler: the database says what should be queued; make the broker agree.
 
-Runs every minute from beat. It puts back jobs stuck `running` on a worker that died (lease passed) and
-re-sends queued jobs whose message is gone: never sent (broker was down), or lost (Redis restarted empty).
+Runs every minute from beat. It puts back jobs stuck `running` on a worker that died (its process on this
+host gone, or its lease passed) and re-sends queued jobs whose message is gone: never sent (broker was
+down), or lost (Redis restarted empty).
 A user's unsent foreground jobs are sent only as far as the user's share has room (ingest.services.user_slots).
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,7 +19,7 @@ from django.utils import timezone
 
 from ingest.broker import queue_depths
 from ingest.models import FetchJob, JobStatus
-from ingest.services.jobs import send_unsent_jobs
+from ingest.services.jobs import local_process_gone, send_unsent_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +34,16 @@ class ReconcileResult:
 def reconcile_jobs(*, now: datetime | None = None) -> ReconcileResult:
     """Make every queued job reachable by a worker; running it twice in a row changes nothing the second time."""
     now = now or timezone.now()
-    requeued = FetchJob.objects.filter(status=JobStatus.RUNNING, lease_expires_at__lt=now).update(
-        status=JobStatus.QUEUED, lease_expires_at=None, published_at=None
+    # A job whose process on this host is gone is back at once (one taken over without a message of its
+    # own has none to redeliver: ingest.services.jobs.HAND_OVER_SECONDS); elsewhere, once its lease passed.
+    running_here = FetchJob.objects.filter(
+        status=JobStatus.RUNNING, claimed_by__startswith=f"{socket.gethostname()}:"
+    ).values_list("id", "claimed_by")
+    orphans = [job_id for job_id, claimed_by in running_here if local_process_gone(claimed_by)]
+    requeued = (
+        FetchJob.objects.filter(status=JobStatus.RUNNING)
+        .filter(Q(lease_expires_at__lt=now) | Q(id__in=orphans))
+        .update(status=JobStatus.QUEUED, lease_expires_at=None, published_at=None)
     )
     depths = queue_depths()
     if depths is None:
