@@ -50,7 +50,7 @@ def test_metrics_count_the_jobs_the_broker_and_the_bars_as_they_are(client, clea
     assert value(samples, "stockhub_jobs", status="succeeded", **background) == 1
     assert value(samples, "stockhub_jobs", status="failed", **background) == 1
     analysis_jobs = FetchJob.objects.filter(kind=JobKind.COMPUTE_INDICATORS, status=JobStatus.QUEUED).count()
-    assert analysis_jobs == 3  # daily, weekly and monthly bars changed
+    assert analysis_jobs == 1  # one for the ticker: its daily bars and the weekly and monthly derived
     assert (
         value(samples, "stockhub_jobs", queue="analysis", status="queued", kind=JobKind.COMPUTE_INDICATORS)
         == analysis_jobs

@@ -43,20 +43,26 @@ MAX_HOURS = 7  # bars starting 09:30 .. 15:30 in a full 6.5-hour session
 # Share of the day's volume traded in each hourly bar of a full session: the usual U shape, heavy at the open
 # and into the close (the last bar is only half an hour long but holds the closing auction).
 HOURLY_VOLUME_SHARE = np.array([0.22, 0.14, 0.11, 0.10, 0.11, 0.13, 0.19])
-# Columns of standard normal draws per session: overnight gap, open-to-close move, volume noise, then the
-# hourly path shocks and the upper and lower wick of each hourly bar. Drawn as one (sessions x N) block, row
-# by row, so session i always gets the same draws however many sessions are drawn after it.
-_GAP, _MOVE, _VOLUME = 0, 1, 2
-_PATH = slice(3, 3 + MAX_HOURS)
-_WICK_UP = slice(3 + MAX_HOURS, 3 + 2 * MAX_HOURS)
-_WICK_DOWN = slice(3 + 2 * MAX_HOURS, 3 + 3 * MAX_HOURS)
-_DRAWS_PER_SESSION = 3 + 3 * MAX_HOURS
+# Standard normal draws per session. The trend draws (overnight gap, open-to-close move) are drawn for every
+# session from ORIGIN on, since each close depends on all earlier ones; the detail draws (volume noise, the
+# hourly path shocks, the upper and lower wick of each hourly bar) only for the sessions asked for, from
+# blocks of _BLOCK sessions with a generator of their own (the seed's stream jumped ahead block + 1 times).
+# Either way session i always gets the same draws however many sessions are drawn around it, and an
+# incremental fetch draws ~2 per session since 2000 plus a block, not 24 per session.
+_TREND_DRAWS = 2
+_VOLUME = 0
+_PATH = slice(1, 1 + MAX_HOURS)
+_WICK_UP = slice(1 + MAX_HOURS, 1 + 2 * MAX_HOURS)
+_WICK_DOWN = slice(1 + 2 * MAX_HOURS, 1 + 3 * MAX_HOURS)
+_DETAIL_DRAWS = 1 + 3 * MAX_HOURS
+_BLOCK = 256
 _MEAN_REVERSION = 0.0015  # per session: prices wander (half-life ~1.8 years) without running off to 0 or 1e6
 
 
 @dataclass(frozen=True)
 class _Calendar:
     days: pd.DatetimeIndex  # session dates at 00:00 UTC
+    day_values: np.ndarray  # the same as datetime64[D], for numpy searches
     opens: np.ndarray  # datetime64[ns], UTC
     hours: np.ndarray  # hourly bars in each session: 7, or fewer on an early close
 
@@ -71,7 +77,12 @@ def _calendar(name: str) -> _Calendar:
     length = (schedule["close"] - schedule["open"]).to_numpy()
     hours = np.ceil(length / np.timedelta64(1, "h")).astype(int).clip(1, MAX_HOURS)
     days = pd.DatetimeIndex(schedule.index).tz_localize("UTC")
-    return _Calendar(days=days, opens=schedule["open"].dt.tz_convert(None).to_numpy(), hours=hours)
+    return _Calendar(
+        days=days,
+        day_values=days.tz_convert(None).to_numpy().astype("datetime64[D]"),
+        opens=schedule["open"].dt.tz_convert(None).to_numpy(),
+        hours=hours,
+    )
 
 
 @dataclass(frozen=True)
@@ -124,16 +135,21 @@ class SyntheticProvider:
         started = int(np.searchsorted(calendar.opens, now.tz_convert(None).to_datetime64(), side="right"))
         # The walk is drawn from ORIGIN on, but bars are only built from the session before the range's first
         # period: an incremental fetch costs a few sessions of work, not 25 years of them.
+        if timeframe == "daily":  # the common fetch, in numpy up to one frame (pandas steps cost more here)
+            first_day = as_utc(start).tz_convert(None).to_datetime64().astype("datetime64[D]")
+            first = int(np.searchsorted(calendar.day_values, first_day, side="left"))
+            last = int(
+                np.searchsorted(calendar.day_values, end.tz_convert(None).to_datetime64(), side="right")
+            )
+            walk = _walk(_style(symbol), calendar, sessions=started, first=min(first, started))
+            return _daily_bars(walk, calendar, upto=min(last, started))
         period = period_key(start, "daily" if timeframe == "hourly" else timeframe)
         first = max(int(np.searchsorted(calendar.days, period, side="left")) - 1, 0)
         walk = _walk(_style(symbol), calendar, sessions=started, first=min(first, started))
         if timeframe == "hourly":
             bars = _hourly_bars(walk, calendar)
             return bars_in_range(bars[bars["ts"] <= now], timeframe, start, end).reset_index(drop=True)
-        daily = bars_in_range(_daily_bars(walk, calendar), timeframe, start, end)
-        if timeframe == "daily":
-            return daily.reset_index(drop=True)
-        return aggregate_bars(daily, timeframe)
+        return aggregate_bars(bars_in_range(_daily_bars(walk, calendar), timeframe, start, end), timeframe)
 
 
 @dataclass(frozen=True)
@@ -149,20 +165,20 @@ class _Walk:
 
 
 def _walk(style: _Style, calendar: _Calendar, *, sessions: int, first: int = 0) -> _Walk:
-    draws = np.random.Generator(np.random.PCG64(style.seed)).standard_normal((sessions, _DRAWS_PER_SESSION))
+    trend = np.random.Generator(np.random.PCG64(style.seed)).standard_normal((sessions, _TREND_DRAWS))
     sigma = style.volatility
-    gap, move = 0.25 * sigma * draws[:, _GAP], 0.95 * sigma * draws[:, _MOVE]
+    gap, move = 0.25 * sigma * trend[:, 0], 0.95 * sigma * trend[:, 1]
     # log close = trend + e, with e_i = a * e_(i-1) + gap_i + move_i (mean reversion towards the trend),
     # summed without a Python loop as a^i * cumsum(r_j / a^j)
     a = 1.0 - _MEAN_REVERSION
     powers = a ** np.arange(sessions, dtype=float)
     e = powers * np.cumsum((gap + move) / powers)
-    trend = np.log(style.first_price) + style.drift * np.arange(sessions)
-    log_close = (trend + e)[first:]
+    drift = np.log(style.first_price) + style.drift * np.arange(sessions)
+    log_close = (drift + e)[first:]
     log_open = log_close - move[first:]
     # Each session's bars depend on its own draws and the closes above, so the slice is bit-identical to the
     # same rows of a walk built whole.
-    draws, gap, move = draws[first:], gap[first:], move[first:]
+    draws, gap, move = _detail_draws(style.seed, first, sessions), gap[first:], move[first:]
     hours = calendar.hours[first:sessions]
     path = _bridge(log_open, log_close, draws[:, _PATH], hours, sigma)
     bar_open, bar_close = np.exp(path[:, :-1]), np.exp(path[:, 1:])
@@ -171,6 +187,23 @@ def _walk(style: _Style, calendar: _Calendar, *, sessions: int, first: int = 0) 
     low = np.minimum(bar_open, bar_close) * np.exp(-wick * np.abs(draws[:, _WICK_DOWN]))
     daily_volume = np.round(style.volume * np.exp(0.3 * draws[:, _VOLUME] + 8 * np.abs(gap + move)))
     return _Walk(first, bar_open, high, low, bar_close, _split_volume(daily_volume, hours))
+
+
+def _detail_draws(seed: int, first: int, sessions: int) -> np.ndarray:
+    """The detail draws of sessions first..sessions-1 ((sessions - first) x _DETAIL_DRAWS), whole blocks drawn."""
+    if sessions <= first:
+        return np.zeros((0, _DETAIL_DRAWS))
+    blocks = range(first // _BLOCK, (sessions - 1) // _BLOCK + 1)
+    drawn = np.concatenate(
+        [
+            np.random.Generator(np.random.PCG64(seed).jumped(block + 1)).standard_normal(
+                (_BLOCK, _DETAIL_DRAWS)
+            )
+            for block in blocks
+        ]
+    )
+    offset = blocks[0] * _BLOCK
+    return drawn[first - offset : sessions - offset]
 
 
 def _bridge(log_open: np.ndarray, log_close: np.ndarray, shocks: np.ndarray, hours: np.ndarray, sigma: float):
@@ -218,17 +251,19 @@ def _hourly_bars(walk: _Walk, calendar: _Calendar) -> pd.DataFrame:
     )[BAR_COLUMNS]
 
 
-def _daily_bars(walk: _Walk, calendar: _Calendar) -> pd.DataFrame:
-    sessions = slice(walk.first, walk.first + len(walk.open))
+def _daily_bars(walk: _Walk, calendar: _Calendar, *, upto: int | None = None) -> pd.DataFrame:
+    """The walk's daily bars, of its sessions before `upto` (all when None)."""
+    count = len(walk.open) if upto is None else max(upto - walk.first, 0)
+    sessions = slice(walk.first, walk.first + count)
     last = calendar.hours[sessions] - 1
-    rows = np.arange(len(walk.open))
+    rows = np.arange(count)
     return pd.DataFrame(
         {
             "ts": calendar.days[sessions],
-            "open": walk.open[:, 0],
-            "high": np.nanmax(walk.high, axis=1),
-            "low": np.nanmin(walk.low, axis=1),
+            "open": walk.open[:count, 0],
+            "high": np.nanmax(walk.high[:count], axis=1),
+            "low": np.nanmin(walk.low[:count], axis=1),
             "close": walk.close[rows, last],
-            "volume": np.nansum(walk.volume, axis=1).astype("int64"),
+            "volume": np.nansum(walk.volume[:count], axis=1).astype("int64"),
         }
     )[BAR_COLUMNS]

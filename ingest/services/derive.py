@@ -8,7 +8,7 @@ import pandas as pd
 from django.db import connection
 
 from ingest.models import Bar, Timeframe
-from ingest.providers.aggregate import aggregate_bars, period_start
+from ingest.providers.aggregate import aggregate_bars, as_utc
 from ingest.services.storage import BUMP_UPSERTED_TICKERS, UpsertCounts, upsert_bars_in_batches
 
 DERIVED_TIMEFRAMES = (Timeframe.WEEKLY, Timeframe.MONTHLY)
@@ -33,8 +33,8 @@ def derive_longer_bars(
     # incomplete in it and are left as stored.
     first = None
     if since is not None:
-        month = period_start(pd.Series([pd.Timestamp(since)]).dt.tz_convert("UTC"), "monthly")
-        first = period_start(month, "weekly")[0]
+        month = as_utc(since).normalize().replace(day=1)
+        first = month - pd.Timedelta(days=month.weekday())
     if connection.vendor == "postgresql" and first is not None:
         return _derive_in_postgres(ticker_ids=ticker_ids, first=first, timeframes=timeframes)
     daily = _daily_bars(ticker_ids=ticker_ids, since=first)

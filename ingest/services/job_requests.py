@@ -105,8 +105,8 @@ def request_jobs(
     params: dict | None = None,
     publish: bool = True,
 ) -> list[JobRequest]:
-    """request_job's rules for each (ticker, timeframe), in bulk: one locking read, one insert and one update for
-    them all, and the created and moved-up jobs sent in one batch over one broker connection (after the
+    """request_job's rules for each (ticker, timeframe), in bulk: one insert for them all (plus a locking read
+    of those that have an active job, and one update for those it moves up), and the created and moved-up jobs sent in one batch over one broker connection (after the
     caller's transaction, if there is one). A login asks for its 20 tickers in a few milliseconds."""
     queue = route(reason)[0]
     priorities = {
@@ -114,28 +114,32 @@ def request_jobs(
     }
     wanted = list(dict.fromkeys((ticker.id, timeframe) for ticker, timeframe in pairs))
     with transaction.atomic():
-        active = _active_jobs(kind=kind, pairs=wanted)
-        missing = [pair for pair in wanted if pair not in active]
-        # ON CONFLICT DO NOTHING: a job another request created since our read stands (the partial unique
-        # index allows one active job per kind, ticker and timeframe). It is read back below as if ours and
-        # sent once more, which is harmless: the new token turns the earlier message into a no-op.
-        FetchJob.objects.bulk_create(
-            [
-                FetchJob(
-                    kind=kind,
-                    ticker_id=ticker_id,
-                    timeframe=timeframe,
-                    reason=reason,
-                    priority=priorities[ticker_id],
-                    queue=queue,
-                    requested_by=requested_by,
-                    params=params or {},
-                )
-                for ticker_id, timeframe in missing
-            ],
-            ignore_conflicts=True,
-        )
-        created = _active_jobs(kind=kind, pairs=missing)
+        # Insert first (one statement, the common case: nothing active yet), then read and lock the active
+        # jobs that kept some pairs out; a pair whose active job ended in between is inserted again.
+        created: dict[tuple[int, str], dict] = {}
+        active: dict[tuple[int, str], dict] = {}
+        pending = wanted
+        for _ in range(3):
+            new = _insert_jobs(
+                [
+                    FetchJob(
+                        kind=kind,
+                        ticker_id=ticker_id,
+                        timeframe=timeframe,
+                        reason=reason,
+                        priority=priorities[ticker_id],
+                        queue=queue,
+                        requested_by=requested_by,
+                        params=params or {},
+                    )
+                    for ticker_id, timeframe in pending
+                ]
+            )
+            created |= new
+            active |= _active_jobs(kind=kind, pairs=[pair for pair in pending if pair not in new])
+            pending = [pair for pair in pending if pair not in created and pair not in active]
+            if not pending:
+                break
         raised: dict[int, list[int]] = {}  # new priority -> ids of queued jobs it moves up
         for (ticker_id, _), job in active.items():
             if job["status"] == JobStatus.QUEUED and priorities[ticker_id] < job["priority"]:
@@ -183,6 +187,34 @@ def _within_user_share(*, user_id: int, created: list[int], to_send: list[int]) 
     free = max(free_slots(user_id=user_id, excluding=to_send) - moved_up, 0)
     held = set(sorted(created)[free:])  # ids grow in the order the jobs were asked for
     return [job_id for job_id in to_send if job_id not in held]
+
+
+# ON CONFLICT DO NOTHING: the partial unique index allows one active job per kind, ticker and timeframe, so a
+# pair that has one is left out (and returns nothing). Rows go in the order asked for, so ids grow in that
+# order (the user's share sends the first ones). SQLite (3.35+) reads this too.
+_INSERT_SQL = (
+    "INSERT INTO {table} ({columns}) VALUES {rows} ON CONFLICT DO NOTHING RETURNING id, ticker_id, timeframe"
+)
+
+
+def _insert_jobs(jobs: list[FetchJob]) -> dict[tuple[int, str], dict]:
+    """Insert the jobs whose (kind, ticker, timeframe) has no active job; (ticker id, timeframe) -> {"id"} of
+    each one inserted."""
+    if not jobs:
+        return {}
+    fields = [field for field in FetchJob._meta.concrete_fields if not field.primary_key]
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = _INSERT_SQL.format(
+        table=FetchJob._meta.db_table,
+        columns=", ".join(connection.ops.quote_name(field.column) for field in fields),
+        rows=", ".join([row] * len(jobs)),
+    )
+    values = [
+        field.get_db_prep_save(field.pre_save(job, add=True), connection) for job in jobs for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return {(ticker_id, timeframe): {"id": job_id} for job_id, ticker_id, timeframe in cursor.fetchall()}
 
 
 def _active_jobs(*, kind: str, pairs: list[tuple[int, str]]) -> dict[tuple[int, str], dict]:

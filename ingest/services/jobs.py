@@ -26,7 +26,7 @@ from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus
 from ingest.services.derive import DERIVED_TIMEFRAMES
 from ingest.services.foreground_first import mark_foreground_active
 from ingest.services.job_events import publish_job_statuses
-from ingest.services.job_requests import publish_job, publish_jobs, request_job, request_jobs
+from ingest.services.job_requests import publish_job, publish_jobs, request_job
 from ingest.services.user_slots import free_slots, lock_user
 from stockhub.errors import ErrorCode, StockHubError
 from stockhub.logcontext import log_context
@@ -368,14 +368,17 @@ def fetch_job_bars(job: FetchJob) -> JobOutcome:
             code=ErrorCode.VALIDATION_FAILED,
         )
     changed = result.stored.new + result.stored.updated
-    # New daily bars also changed the weekly and monthly bars fetch_and_store derived from them. A pipeline
+    # New daily bars also changed the weekly and monthly bars fetch_and_store derived from them: one analysis
+    # job for the ticker covers all three (one row and one message, not three, in every fetch). A pipeline
     # run's import job leaves analysis to the run's own phases, which analyse 50 symbols at a time.
     derived = DERIVED_TIMEFRAMES if job.timeframe == Timeframe.DAILY else ()
     if changed and "run_id" not in job.params:
-        request_jobs(
+        request_job(
             kind=JobKind.COMPUTE_INDICATORS,
-            pairs=[(job.ticker, timeframe) for timeframe in (job.timeframe, *derived)],
+            ticker=job.ticker,
+            timeframe=job.timeframe,
             reason=Reason.ANALYSIS,
+            params={"timeframes": [str(timeframe) for timeframe in (job.timeframe, *derived)]},
         )
     return JobOutcome(
         rows_stored=changed,

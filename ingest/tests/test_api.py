@@ -172,17 +172,17 @@ def test_new_bars_from_a_fetch_ask_for_their_analysis(clean_broker):
     )
     run_fetch_job(job_id=job.id, token=job.dispatch_token)
     analysis = FetchJob.objects.filter(kind=JobKind.COMPUTE_INDICATORS)
-    # daily bars, and the weekly and monthly bars derived from them
-    assert sorted((a.ticker, a.timeframe, a.queue, a.priority, a.reason, a.status) for a in analysis) == [
-        (ticker, timeframe, Queue.ANALYSIS, 8, Reason.ANALYSIS, JobStatus.QUEUED)
-        for timeframe in ("daily", "monthly", "weekly")
-    ]
+    # one job for the ticker: its daily bars, and the weekly and monthly bars derived from them
+    assert [(a.ticker, a.timeframe, a.queue, a.priority, a.reason, a.status, a.params) for a in analysis] == [
+        (ticker, "daily", Queue.ANALYSIS, 8, Reason.ANALYSIS, JobStatus.QUEUED,
+         {"timeframes": ["daily", "weekly", "monthly"]})
+    ]  # fmt: skip
     analysis.update(status=JobStatus.SUCCEEDED)  # analysed; not active any more
     again = FetchJob.objects.get(
         id=request_fetch(ticker=ticker, timeframe="daily", reason=Reason.SCHEDULED).job_id
     )
     run_fetch_job(job_id=again.id, token=again.dispatch_token)  # nothing new: no second analysis
-    assert FetchJob.objects.filter(kind=JobKind.COMPUTE_INDICATORS).count() == 3
+    assert FetchJob.objects.filter(kind=JobKind.COMPUTE_INDICATORS).count() == 1
 
 
 def test_the_openapi_schema_lists_the_endpoints(user_client):

@@ -90,3 +90,31 @@ def test_each_bad_row_counts_once_even_with_several_faults():
     result = validate_bars(data, now=NOW)
     assert result.rejected_total == 1
     assert result.bars.empty
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_one_symbols_rows_are_validated_as_in_a_multi_symbol_file(seed):
+    """A provider fetch (no symbol column) takes a numpy path; it must keep and count exactly what the
+    pandas path for a file's rows does: unordered and repeated timestamps, bad prices, text, NaN."""
+    rng = np.random.default_rng(seed)
+    days = pd.date_range("2024-01-01", periods=12, freq="D", tz="UTC")
+    rows = []
+    for _ in range(40):
+        close = float(rng.uniform(5, 15))
+        row = {"ts": days[rng.integers(len(days))], "open": close, "high": close + 1, "low": close - 1,
+               "close": close, "volume": int(rng.integers(0, 10_000))}  # fmt: skip
+        fault = rng.integers(8)
+        if fault == 0:
+            row["high"] = close - 2  # high below low
+        elif fault == 1:
+            row["open"] = np.nan
+        elif fault == 2:
+            row["low"] = -1.0
+        rows.append(row)
+    data = pd.DataFrame(rows)
+    single = validate_bars(data, now=NOW)
+    multi = validate_bars(data.assign(symbol="AAA"), now=NOW)
+    assert single.rejected == multi.rejected
+    assert single.rejected.get("duplicate", 0) > 0
+    pd.testing.assert_frame_equal(single.bars, multi.bars.drop(columns="symbol"))
+    assert single.bars["ts"].is_monotonic_increasing and single.bars["ts"].is_unique
