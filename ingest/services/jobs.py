@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -27,7 +27,7 @@ from ingest.services.derive import DERIVED_TIMEFRAMES
 from ingest.services.foreground_first import mark_foreground_active
 from ingest.services.job_events import publish_job_statuses
 from ingest.services.job_requests import publish_job, publish_jobs, request_job
-from ingest.services.user_slots import free_slots, lock_user
+from ingest.services.user_slots import lock_user
 from stockhub.errors import ErrorCode, StockHubError
 from stockhub.logcontext import log_context
 from stockhub.outages import OUTAGE_ERRORS, is_outage, wait_for_database
@@ -201,52 +201,76 @@ def send_users_next_jobs(*, user_id: int) -> list[int]:
 def _send_users_next_jobs(*, user_id: int, take_kind: str | None = None) -> tuple[FetchJob | None, list[int]]:
     """send_users_next_jobs; with take_kind, also claim the first for this process (release_user_slot)."""
     from ingest.broker import messages_waiting
-    from ingest.services.control import is_queue_paused
 
     may_take = take_kind is not None and messages_waiting(Queue.FOREGROUND) == 0
     taken = None
     with transaction.atomic():
         lock_user(user_id)  # so a job being parked or asked for right now is seen here
-        free = free_slots(user_id=user_id)
-        upcoming = (
-            list(
-                FetchJob.objects.filter(
-                    requested_by_id=user_id,
-                    queue=Queue.FOREGROUND,
-                    status=JobStatus.QUEUED,
-                    published_at__isnull=True,
-                )
-                .filter(Q(not_before__isnull=True) | Q(not_before__lte=timezone.now()))
-                .order_by("priority", "created_at", "id")
-                .values_list("id", "kind")[:free]
+        upcoming = list(
+            FetchJob.objects.raw(
+                _UPCOMING_SQL,
+                [
+                    user_id,
+                    *[Queue.FOREGROUND.value, JobStatus.RUNNING.value, JobStatus.QUEUED.value],
+                    Queue.FOREGROUND.value,
+                    user_id,
+                    Queue.FOREGROUND.value,
+                    JobStatus.QUEUED.value,
+                    connection.ops.adapt_datetimefield_value(timezone.now()),
+                    settings.STOCKHUB_FOREGROUND_JOBS_PER_USER,
+                ],
             )
-            if free
-            else []
         )
-        if may_take and upcoming and upcoming[0][1] == take_kind and not is_queue_paused(Queue.FOREGROUND):
-            taken = _claim_unsent(job_id=upcoming[0][0])
+        free = max(settings.STOCKHUB_FOREGROUND_JOBS_PER_USER - upcoming[0].in_flight, 0) if upcoming else 0
+        upcoming = upcoming[:free]
+        if may_take and upcoming and upcoming[0].kind == take_kind and not upcoming[0].paused:
+            taken = _claim_unsent(upcoming[0])
             if taken is not None:
                 upcoming = upcoming[1:]
-    next_ids = [job_id for job_id, _ in upcoming]
+    next_ids = [job.id for job in upcoming]
     return taken, publish_jobs(job_ids=next_ids) if next_ids else []
 
 
-def _claim_unsent(*, job_id: int) -> FetchJob | None:
+# One read after each end of a user's foreground job: the user's next unsent jobs (at most a share's worth),
+# each with the count in flight (user_slots.jobs_in_flight) and whether the lane is paused. Plain SQL: the
+# ORM spent ~4 ms building this query, ten times what the database spends on it.
+_UPCOMING_SQL = """
+SELECT j.*,
+    (SELECT count(*) FROM ingest_fetchjob f WHERE f.requested_by_id = %s AND f.queue = %s
+        AND (f.status = %s OR (f.status = %s AND f.published_at IS NOT NULL))) AS in_flight,
+    EXISTS (SELECT 1 FROM ingest_queuestate q WHERE q.queue = %s AND q.paused) AS paused
+FROM ingest_fetchjob j
+WHERE j.requested_by_id = %s AND j.queue = %s AND j.status = %s AND j.published_at IS NULL
+    AND (j.not_before IS NULL OR j.not_before <= %s)
+ORDER BY j.priority, j.created_at, j.id
+LIMIT %s
+"""
+
+
+def _claim_unsent(job: FetchJob) -> FetchJob | None:
     """Claim a queued job that has no message out for this process (as claim_job does for a message)."""
     now = timezone.now()
-    claimed = FetchJob.objects.filter(id=job_id, status=JobStatus.QUEUED, published_at__isnull=True).update(
-        status=JobStatus.RUNNING,
-        started_at=now,
-        claimed_by=worker_id(),
+    fields = {
+        "status": JobStatus.RUNNING,
+        "started_at": now,
+        "claimed_by": worker_id(),
+        "lease_expires_at": now + timedelta(seconds=settings.STOCKHUB_JOB_LEASE_SECONDS),
+        "celery_task_id": "",  # it runs without a message of its own
+    }
+    claimed = FetchJob.objects.filter(id=job.id, status=JobStatus.QUEUED, published_at__isnull=True).update(
+        **fields,
         attempts=F("attempts") + 1,
-        lease_expires_at=now + timedelta(seconds=settings.STOCKHUB_JOB_LEASE_SECONDS),
         dispatch_token=F("dispatch_token") + 1,  # any message still out for it is a no-op now
-        celery_task_id="",  # it runs without a message of its own
     )
     if not claimed:
         return None
-    logger.info("job=%s taken over by %s without a message", job_id, worker_id())
-    return FetchJob.objects.select_related("ticker").get(id=job_id)
+    # Under the user's lock nothing else bumps an unsent job's counters, so the row now holds these.
+    for name, value in fields.items():
+        setattr(job, name, value)
+    job.attempts += 1
+    job.dispatch_token += 1
+    logger.info("job=%s taken over by %s without a message", job.id, job.claimed_by)
+    return job
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Q
 
 from ingest.models import FetchJob, JobStatus
@@ -17,18 +18,23 @@ from stockhub.queues import Queue
 
 
 def lock_user(user_id: int) -> None:
-    """Lock the user's row until the transaction ends."""
-    list(get_user_model().objects.select_for_update().filter(pk=user_id).values_list("pk"))
+    """Lock the user's row until the transaction ends (SQLite has no row locks: its writes take turns)."""
+    if not connection.features.has_select_for_update:
+        return
+    model = get_user_model()._meta
+    with connection.cursor() as cursor:  # plain SQL: this runs at every end of a foreground job
+        cursor.execute(f"SELECT 1 FROM {model.db_table} WHERE {model.pk.column} = %s FOR UPDATE", [user_id])
+
+
+def jobs_in_flight(user_id: int):
+    """The user's foreground jobs running, or queued and sent (a worker may start them any moment)."""
+    return FetchJob.objects.filter(requested_by_id=user_id, queue=Queue.FOREGROUND).filter(
+        Q(status=JobStatus.RUNNING) | Q(status=JobStatus.QUEUED, published_at__isnull=False)
+    )
 
 
 def foreground_jobs_in_flight(*, user_id: int, excluding: list[int] = ()) -> int:
-    """The user's foreground jobs running, or queued and sent (a worker may start them any moment)."""
-    return (
-        FetchJob.objects.filter(requested_by_id=user_id, queue=Queue.FOREGROUND)
-        .filter(Q(status=JobStatus.RUNNING) | Q(status=JobStatus.QUEUED, published_at__isnull=False))
-        .exclude(id__in=excluding)
-        .count()
-    )
+    return jobs_in_flight(user_id).exclude(id__in=excluding).count()
 
 
 def free_slots(*, user_id: int, excluding: list[int] = ()) -> int:
