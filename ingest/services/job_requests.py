@@ -156,6 +156,7 @@ def request_jobs(
             for pair, job in active.items()
         }
         to_send = [r.job_id for r in requests.values() if r.created or r.reprioritised]
+        held: set[int] = set()
         if queue == Queue.FOREGROUND and requested_by is not None:
             sending = _within_user_share(
                 user_id=requested_by.pk,
@@ -167,10 +168,11 @@ def request_jobs(
                 pair: replace(r, held=True) if r.job_id in held else r for pair, r in requests.items()
             }
             to_send = sending
-            if held:  # pages show them queued now, not only once they are sent
-                transaction.on_commit(partial(publish_job_statuses, job_ids=sorted(held)))
+        # Commit hooks run in the order registered: the messages first, since a worker waits for them.
         if publish:
             transaction.on_commit(partial(publish_jobs, job_ids=to_send))
+        if held:  # pages show them queued now, not only once they are sent
+            transaction.on_commit(partial(publish_job_statuses, job_ids=sorted(held)))
     return [requests[(ticker.id, timeframe)] for ticker, timeframe in pairs]
 
 
