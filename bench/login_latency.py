@@ -9,8 +9,8 @@ user (Django's test client `force_login`: `login()`, which fires `user_logged_in
 hashing that `authenticate` deliberately spends ~0.5 s on) who holds `--tickers` tickers with a year of
 history that lacks its last week (so the login's fetches are incremental, as for a returning user), and time login -> started and login -> finished of their jobs from the job rows.
 
-- three queues (StockHub): workers `-Q foreground` and `-Q background`, two pool processes each (as the
-  Procfile starts them);
+- three queues (StockHub): workers `-Q foreground` (three pool processes) and `-Q background` (two), as the
+  Procfile starts them;
 - one queue (the baseline): every reason routed to one queue with the same priorities (login 1,
   scheduled 5), served by one worker with five pool processes: the same number of processes.
 
@@ -218,6 +218,30 @@ def measure_login(design: str, backlog: int, user) -> dict:
     }
 
 
+def measure_in_process(user) -> dict:
+    """A login's jobs run in this process, no worker, as a foreground worker process runs them (the login's
+    three messages dropped, each end handing the user's next job over): a job's own cost, CPU and wall."""
+    import redis
+    from django.test import Client
+
+    from ingest.models import FetchJob, JobStatus
+    from ingest.services.jobs import run_fetch_job
+
+    reset()
+    Client().force_login(user)
+    redis.Redis.from_url(BROKER_URL).flushdb()
+    jobs = FetchJob.objects.filter(requested_by=user, status=JobStatus.QUEUED)
+    sent = list(jobs.filter(published_at__isnull=False).order_by("id").values_list("id", "dispatch_token"))
+    count = jobs.count()
+    wall, cpu = time.perf_counter(), time.process_time()
+    for job_id, token in sent:
+        run_fetch_job(job_id=job_id, token=token, hand_over=True)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if jobs.exists():
+        raise RuntimeError("jobs left unrun in-process")
+    return {"cpu_ms": cpu * 1000 / count, "wall_ms": wall * 1000 / count}
+
+
 def measure_throughput(jobs: int) -> dict:
     from ingest.models import FetchJob, JobStatus
 
@@ -306,14 +330,22 @@ def main() -> None:
             print(
                 f"run {run + 1} {design}: " + ", ".join(f"{k} {v:.1f}" for k, v in result.items()), flush=True
             )
+    in_process = [measure_in_process(user) for _ in range(args.runs + 1)][1:]  # the first warms up
+    print("in process:", in_process, flush=True)
     throughput = [measure_throughput(args.throughput_jobs) for _ in range(args.runs)]
     print("throughput:", throughput, flush=True)
     rss = measure_idle_rss()
     print("idle rss:", rss, flush=True)
-    write_section("login_latency", report(runs, throughput, rss, args))
+    write_section("login_latency", report(runs, in_process, throughput, rss, args))
 
 
-def report(runs: dict[str, list[dict]], throughput: list[dict], rss: dict[str, list[float]], args) -> str:
+def report(
+    runs: dict[str, list[dict]],
+    in_process: list[dict],
+    throughput: list[dict],
+    rss: dict[str, list[float]],
+    args,
+) -> str:
     def med(design: str, key: str) -> float:
         return median([r[key] for r in runs[design]])
 
@@ -346,25 +378,24 @@ def report(runs: dict[str, list[dict]], throughput: list[dict], rss: dict[str, l
         f"| background jobs still waiting at the end | {med(ours, 'backlog_waiting'):,.0f} | "
         f"{med(baseline, 'backlog_waiting'):,.0f} | |",
         "",
-        f"Why the p95 start is what it is: the foreground worker has {FOREGROUND_CONCURRENCY} pool processes (as in "
-        f"the Procfile) and a user may have {JOBS_PER_USER} foreground jobs running "
-        "(`STOCKHUB_FOREGROUND_JOBS_PER_USER`), so the jobs run in waves of "
-        f"{waves_of}: the {p95_job}th job (the p95) starts after at least {waves_before} waves, "
-        f"{waves_before} × (the measured run time + the gap to the next start) ≈ "
-        f"{waves_before * (med(ours, 'job_run_ms') + med(ours, 'job_gap_ms')):.0f} ms, plus the first start "
-        "(and the first wave runs slower, beside the background jobs still in flight). Meeting 250 ms needs a "
-        "wave (a login job and its gap) of about "
-        f"{(GOALS['start_p95_ms'] - med(ours, 'first_start_ms')) / waves_before:.0f} ms next to the busy "
-        "background lane. The gap is Celery's hand-over of the next message (acknowledge, fetch, pass to the "
-        "pool process: ~6-8 ms here, timed around the task body in one run) plus the bookkeeping after "
-        "`finished_at`: the login sends only the user's share (3) of its jobs, and each end sends the next "
-        "(so a second user's login is not queued behind this one's 20; docs/queues.md), with the status "
-        "events: ~4-7 ms. Background and analysis workers hold back while foreground work is active (docs/queues.md, "
-        '"Foreground first"), so after the first wave the login has the machine nearly to itself; the rest is '
-        "the cost of a job (claim, fetch, validate, store, derive weekly and monthly, ask for analysis, record "
-        "the outcome, with their events) on 2 cores. The single-queue baseline has no per-user limit and four "
-        "processes, and no lane to hold back: its login waits for the running background jobs, then takes all "
-        "four.",
+        f"Why the p95 start is what it is: a user may have {JOBS_PER_USER} foreground jobs running "
+        f"(`STOCKHUB_FOREGROUND_JOBS_PER_USER`) and the foreground worker has {FOREGROUND_CONCURRENCY} pool "
+        f"processes (as in the Procfile), so the login's jobs run {waves_of} at a time: the {p95_job}th job (the "
+        f"p95) starts after at least {waves_before} rounds of (a job's run time + the gap to the next start in "
+        f"its process) ≈ {waves_before * (med(ours, 'job_run_ms') + med(ours, 'job_gap_ms')):.0f} ms, plus the "
+        "first start. When one of the user's jobs ends, its process runs the user's next job itself (docs/"
+        "queues.md, \"Hand-over\"), so the gap is the end's bookkeeping (the outcome, the user's slot), not a "
+        "broker round trip; background and analysis workers hold back while foreground work is active "
+        '(docs/queues.md, "Foreground first"). What is left is the CPU of a job (claim, fetch, validate, store, '
+        "derive weekly and monthly, ask for analysis, record the outcome, with their events): "
+        f"{median([r['cpu_ms'] for r in in_process]):.1f} ms of CPU and "
+        f"{median([r['wall_ms'] for r in in_process]):.1f} ms of wall time per job in one process with no "
+        f"worker running (the login's jobs run in the bench's own process, median of {len(in_process)}), and "
+        f"{FOREGROUND_CONCURRENCY} processes share 2 cores with the web process, PostgreSQL, Redis and the "
+        "background jobs in flight at the login. Meeting 250 ms needs a round of about "
+        f"{(GOALS['start_p95_ms'] - med(ours, 'first_start_ms')) / waves_before:.0f} ms. The single-queue "
+        f"baseline has no per-user limit and {FOREGROUND_CONCURRENCY + BACKGROUND_CONCURRENCY} processes, and no "
+        "lane to hold back: its login waits for the running background jobs, then takes all of them.",
         "",
         f"**Throughput** of one background worker (two pool processes), draining {args.throughput_jobs:,} queued "
         f"fetch jobs with the synthetic provider: {per_minute:,.0f} jobs/min (median of {len(throughput)}; "
