@@ -106,8 +106,9 @@ def request_jobs(
     publish: bool = True,
 ) -> list[JobRequest]:
     """request_job's rules for each (ticker, timeframe), in bulk: one insert for them all (plus a locking read
-    of those that have an active job, and one update for those it moves up), and the created and moved-up jobs sent in one batch over one broker connection (after the
-    caller's transaction, if there is one). A login asks for its 20 tickers in a few milliseconds."""
+    of those that have an active job, and one update for those it moves up), and the created and moved-up
+    jobs sent in one batch over one broker connection (after the caller's transaction, if there is one). A
+    login asks for its 20 tickers in a few milliseconds."""
     queue = route(reason)[0]
     priorities = {
         ticker.id: job_priority(ticker=ticker, reason=reason, priority=priority)[1] for ticker, _ in pairs
@@ -194,6 +195,7 @@ def _within_user_share(*, user_id: int, created: list[int], to_send: list[int]) 
 # ON CONFLICT DO NOTHING: the partial unique index allows one active job per kind, ticker and timeframe, so a
 # pair that has one is left out (and returns nothing). Rows go in the order asked for, so ids grow in that
 # order (the user's share sends the first ones). SQLite (3.35+) reads this too.
+INSERT_BATCH_ROWS = 500
 _INSERT_SQL = (
     "INSERT INTO {table} ({columns}) VALUES {rows} ON CONFLICT DO NOTHING RETURNING id, ticker_id, timeframe"
 )
@@ -202,21 +204,26 @@ _INSERT_SQL = (
 def _insert_jobs(jobs: list[FetchJob]) -> dict[tuple[int, str], dict]:
     """Insert the jobs whose (kind, ticker, timeframe) has no active job; (ticker id, timeframe) -> {"id"} of
     each one inserted."""
-    if not jobs:
-        return {}
     fields = [field for field in FetchJob._meta.concrete_fields if not field.primary_key]
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    sql = _INSERT_SQL.format(
-        table=FetchJob._meta.db_table,
-        columns=", ".join(connection.ops.quote_name(field.column) for field in fields),
-        rows=", ".join([row] * len(jobs)),
-    )
-    values = [
-        field.get_db_prep_save(field.pre_save(job, add=True), connection) for job in jobs for field in fields
-    ]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    inserted = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        return {(ticker_id, timeframe): {"id": job_id} for job_id, ticker_id, timeframe in cursor.fetchall()}
+        for first in range(
+            0, len(jobs), INSERT_BATCH_ROWS
+        ):  # bounded: SQLite may take only 32,766 parameters
+            batch = jobs[first : first + INSERT_BATCH_ROWS]
+            sql = _INSERT_SQL.format(
+                table=FetchJob._meta.db_table, columns=columns, rows=", ".join([row] * len(batch))
+            )
+            values = [
+                field.get_db_prep_save(field.pre_save(job, add=True), connection)
+                for job in batch
+                for field in fields
+            ]
+            cursor.execute(sql, values)
+            inserted |= {(ticker_id, tf): {"id": job_id} for job_id, ticker_id, tf in cursor.fetchall()}
+    return inserted
 
 
 def _active_jobs(*, kind: str, pairs: list[tuple[int, str]]) -> dict[tuple[int, str], dict]:

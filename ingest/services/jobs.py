@@ -110,9 +110,8 @@ def claim_job(*, job_id: int, token: int) -> FetchJob | None:
 
 def claimed_by_dead_local_worker(claimed_by: str) -> bool:
     """A redelivery after a worker was killed: its process on this host is gone, so the lease means nothing."""
-    return (
-        local_process_gone(claimed_by) or claimed_by == worker_id()
-    )  # or our own earlier attempt, cut short
+    # or it names this very process: our own earlier attempt, cut short
+    return local_process_gone(claimed_by) or claimed_by == worker_id()
 
 
 def local_process_gone(claimed_by: str) -> bool:
@@ -210,15 +209,20 @@ def _send_users_next_jobs(*, user_id: int, take_kind: str | None = None) -> tupl
             FetchJob.objects.raw(
                 _UPCOMING_SQL,
                 [
+                    # in_flight
                     user_id,
-                    *[Queue.FOREGROUND.value, JobStatus.RUNNING.value, JobStatus.QUEUED.value],
                     Queue.FOREGROUND.value,
+                    JobStatus.RUNNING.value,
+                    JobStatus.QUEUED.value,
+                    # paused
+                    Queue.FOREGROUND.value,
+                    # the user's unsent jobs, due now
                     user_id,
                     Queue.FOREGROUND.value,
                     JobStatus.QUEUED.value,
                     connection.ops.adapt_datetimefield_value(timezone.now()),
                     settings.STOCKHUB_FOREGROUND_JOBS_PER_USER,
-                ],
+                ],  # fmt: skip
             )
         )
         free = max(settings.STOCKHUB_FOREGROUND_JOBS_PER_USER - upcoming[0].in_flight, 0) if upcoming else 0

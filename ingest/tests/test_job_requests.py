@@ -62,3 +62,25 @@ def test_timeframes_and_kinds_are_separate_jobs(clean_broker):
     analysis = request_jobs(kind=JobKind.COMPUTE_INDICATORS, pairs=[(ticker, "daily")], reason="analysis")
     assert all(r.created for r in fetches + analysis)
     assert FetchJob.objects.count() == 3
+
+
+def test_a_request_for_more_jobs_than_one_statement_takes_creates_them_all_in_the_order_asked(monkeypatch):
+    """Jobs go in INSERT_BATCH_ROWS at a time (bounded statements: SQLite may take only 32,766 parameters),
+    and ids still grow in the order asked for (a user's share sends the first ones)."""
+    from ingest.services import job_requests
+
+    monkeypatch.setattr(job_requests, "INSERT_BATCH_ROWS", 7)
+    Ticker.objects.bulk_create([Ticker(symbol=f"B{i:03d}") for i in range(40)])
+    tickers = list(Ticker.objects.order_by("-symbol"))  # asked for in an order unlike the tickers' ids
+    results = request_jobs(
+        kind=JobKind.FETCH_BARS,
+        pairs=[(ticker, "daily") for ticker in tickers],
+        reason=Reason.SCHEDULED,
+        publish=False,
+    )
+    assert all(r.created for r in results) and FetchJob.objects.count() == 40
+    ids = [r.job_id for r in results]
+    assert ids == sorted(ids)
+    assert list(FetchJob.objects.order_by("id").values_list("ticker_id", flat=True)) == [
+        t.id for t in tickers
+    ]

@@ -27,10 +27,10 @@ def unreachable_broker(switch_broker):
 
 def test_login_queues_only_stale_tickers(client, broker_url):
     portfolio = make_portfolio(symbols=["AAPL", "MSFT", "NVDA"])
-    make_fresh("MSFT", now=timezone.now())
+    make_fresh("MSFT", now=timezone.now(), fetched=True)
     make_old_bar("NVDA", now=timezone.now())
     client.force_login(portfolio.owner)  # sends user_logged_in, like a real login
-    jobs = FetchJob.objects.order_by("ticker__symbol")
+    jobs = FetchJob.objects.filter(status=JobStatus.QUEUED).order_by("ticker__symbol")
     assert [job.ticker.symbol for job in jobs] == ["AAPL", "NVDA"]
     assert {(job.reason, job.priority, job.queue, job.status) for job in jobs} == {
         ("user_login", 1, "foreground", "queued")

@@ -68,7 +68,7 @@ def test_signed_out_the_site_root_leads_to_the_login_page(client):
 
 def test_logging_in_with_the_form_queues_the_refresh_of_stale_holdings_and_opens_the_dashboard(client):
     portfolio = make_portfolio(owner=make_user("ann"), symbols=["AAPL", "MSFT"])
-    make_fresh("MSFT", now=timezone.now())
+    make_fresh("MSFT", now=timezone.now(), fetched=True)
     response = client.post("/login/", {"username": "ann", "password": "pw-for-tests-only"})
     assert (response.status_code, response["Location"]) == (302, "/")
     jobs = FetchJob.objects.filter(requested_by=portfolio.owner)

@@ -18,7 +18,7 @@ def test_own_tickers_list_each_symbol_once_with_its_freshness(client):
     make_portfolio(owner=alice, name="Main", symbols=["AAPL", "MSFT"])
     make_portfolio(owner=alice, name="Growth", symbols=["AAPL", "NVDA"])
     make_portfolio(owner=make_user("bob"), name="Bob's", symbols=["TSLA"])
-    make_fresh("AAPL", now=now)
+    make_fresh("AAPL", now=now, fetched=True)
     make_old_bar("MSFT", now=now, days=10)
     FetchJob.objects.create(
         ticker=Ticker.objects.get(symbol="NVDA"), kind=JobKind.FETCH_BARS, timeframe="daily",
