@@ -236,8 +236,8 @@ def _send_users_next_jobs(*, user_id: int, take_kind: str | None = None) -> tupl
 
 
 # One read after each end of a user's foreground job: the user's next unsent jobs (at most a share's worth),
-# each with the count in flight (user_slots.jobs_in_flight) and whether the lane is paused. Plain SQL: the
-# ORM spent ~4 ms building this query, ten times what the database spends on it.
+# each with the count in flight (as user_slots.foreground_jobs_in_flight counts) and whether the lane is
+# paused. Plain SQL: the ORM spent ~4 ms building this query, ten times what the database spends on it.
 _UPCOMING_SQL = """
 SELECT j.*,
     (SELECT count(*) FROM ingest_fetchjob f WHERE f.requested_by_id = %s AND f.queue = %s

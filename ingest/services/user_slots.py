@@ -26,15 +26,14 @@ def lock_user(user_id: int) -> None:
         cursor.execute(f"SELECT 1 FROM {model.db_table} WHERE {model.pk.column} = %s FOR UPDATE", [user_id])
 
 
-def jobs_in_flight(user_id: int):
-    """The user's foreground jobs running, or queued and sent (a worker may start them any moment)."""
-    return FetchJob.objects.filter(requested_by_id=user_id, queue=Queue.FOREGROUND).filter(
-        Q(status=JobStatus.RUNNING) | Q(status=JobStatus.QUEUED, published_at__isnull=False)
-    )
-
-
 def foreground_jobs_in_flight(*, user_id: int, excluding: list[int] = ()) -> int:
-    return jobs_in_flight(user_id).exclude(id__in=excluding).count()
+    """The user's foreground jobs running, or queued and sent (a worker may start them any moment)."""
+    return (
+        FetchJob.objects.filter(requested_by_id=user_id, queue=Queue.FOREGROUND)
+        .filter(Q(status=JobStatus.RUNNING) | Q(status=JobStatus.QUEUED, published_at__isnull=False))
+        .exclude(id__in=excluding)
+        .count()
+    )
 
 
 def free_slots(*, user_id: int, excluding: list[int] = ()) -> int:
