@@ -1,7 +1,7 @@
 import warnings
 
 import pandas as pd
-from celery.signals import celeryd_after_setup, worker_process_init, worker_ready
+from celery.signals import celeryd_after_setup, task_postrun, task_prerun, worker_init, worker_ready
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
@@ -16,10 +16,14 @@ class IngestConfig(AppConfig):
         warnings.filterwarnings(
             "ignore", r"(Series|DatetimeIndex)\.values returning", category=pd.errors.Pandas4Warning
         )
-        from ingest.warmup import set_worker_cpu_priority, warm_up_worker_process
+        from ingest.warmup import close_old_database_connections, set_worker_cpu_priority, warm_up_after_fork
 
         post_migrate.connect(_sync_schedules, sender=self, dispatch_uid="ingest.sync_schedules")
-        worker_process_init.connect(warm_up_worker_process, dispatch_uid="ingest.warm_up_worker_process")
+        # After Celery's Django fixup has connected its own handlers (on worker_init), so a pool process's
+        # warm-up runs after the fixup closes the connections inherited from the parent, not before.
+        worker_init.connect(warm_up_after_fork, dispatch_uid="ingest.warm_up_after_fork")
+        task_prerun.connect(close_old_database_connections, dispatch_uid="ingest.close_old_db_prerun")
+        task_postrun.connect(close_old_database_connections, dispatch_uid="ingest.close_old_db_postrun")
         celeryd_after_setup.connect(set_worker_cpu_priority, dispatch_uid="ingest.set_worker_cpu_priority")
         from ingest.worker_control import skip_paused_queues  # also registers the pause/resume commands
 

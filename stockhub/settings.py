@@ -372,3 +372,7 @@ LOGGING = {
 # Celery workers keep this LOGGING (so STOCKHUB_LOG_FORMAT applies to them too) instead of replacing the root
 # logger's handlers with their own.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes the database connection before and after every task unless this is set, then
+# once per this many tasks: never, in effect. ingest.warmup.close_old_database_connections applies
+# CONN_MAX_AGE and the health check around each task instead.
+CELERY_DB_REUSE_MAX = 1_000_000_000
