@@ -9,7 +9,7 @@ from stockhub.events import redis_client
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_warm_up_opens_the_database_connection_and_reaches_redis():
+def test_warm_up_opens_the_database_connection_and_reaches_redis(broker_url):  # (starts the test Redis)
     connection.close()
     assert connection.connection is None
     warm_up_worker_process()
