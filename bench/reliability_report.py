@@ -65,7 +65,8 @@ OUTRO = """
 - A kept connection cut by the restart failed the next task of every worker process: connections are now
   health-checked before each task and request (`CONN_HEALTH_CHECKS`).
 - A symbol's daily bars and the weekly/monthly bars derived from them were two transactions: they now commit
-  together (`fetch_and_store`), so a crash between them leaves neither.
+  together (`store_fetched`), so a crash between them leaves neither; a fetch job's outcome commits with
+  them too.
 - `STOCKHUB_PROVIDER_FAULTS` with `seed=` drew the same number on every call (the provider is built per
   fetch), so all calls or none failed; the draws now continue per process. `latency_ms=` was added so a
   worker can be killed mid-call.

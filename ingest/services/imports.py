@@ -131,6 +131,38 @@ def fetch_and_store(
     The provider's rate limit (ingest.ratelimit) is waited for up to `max_rate_limit_wait_seconds`
     (default STOCKHUB_RATE_LIMIT_MAX_WAIT_SECONDS); a longer wait raises RateLimitWait.
     """
+    fetched = fetch_from_provider(
+        ticker=ticker,
+        timeframe=timeframe,
+        start=start,
+        end=end,
+        provider_name=provider_name,
+        max_rate_limit_wait_seconds=max_rate_limit_wait_seconds,
+    )
+    return store_fetched(fetched, derive=derive)
+
+
+@dataclass(frozen=True)
+class FetchedBars:
+    """A provider's answer for one ticker's window, not stored yet."""
+
+    ticker: Ticker
+    timeframe: str
+    start: datetime
+    bars: pd.DataFrame
+    source: str
+
+
+def fetch_from_provider(
+    *,
+    ticker: Ticker,
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+    provider_name: str | None = None,
+    max_rate_limit_wait_seconds: float | None = None,
+) -> FetchedBars:
+    """The network half of fetch_and_store: no database work, so no transaction is held open across it."""
     from ingest.providers import get_provider
 
     provider = get_provider(provider_name)
@@ -139,11 +171,18 @@ def fetch_and_store(
     # One slot per fetch: a fetch is one request, save the rare extra page or Massive's ticker lookup.
     acquire_provider_slot(provider=provider.name, max_wait_seconds=max_rate_limit_wait_seconds)
     frame = provider.fetch_bars(ticker.symbol, timeframe, start, end)
+    return FetchedBars(ticker=ticker, timeframe=timeframe, start=start, bars=frame, source=provider.name)
+
+
+def store_fetched(fetched: FetchedBars, *, derive: bool = True) -> StoreResult:
+    """The database half of fetch_and_store; inside a caller's transaction it joins it (a fetch job commits
+    its bars with its own outcome)."""
+    ticker, timeframe, start = fetched.ticker, fetched.timeframe, fetched.start
     # One transaction for the daily bars and the weekly/monthly bars derived from them: a crash or a database
     # restart in between leaves neither, never daily bars whose weekly and monthly lag behind.
     try:
-        with transaction.atomic():
-            result = store_bars(ticker=ticker, timeframe=timeframe, bars=frame, source=provider.name)
+        with transaction.atomic(savepoint=False):
+            result = store_bars(ticker=ticker, timeframe=timeframe, bars=fetched.bars, source=fetched.source)
             if derive and timeframe == Timeframe.DAILY and result.stored.new + result.stored.updated:
                 derive_longer_bars(
                     ticker_ids=[ticker.id],
@@ -155,7 +194,7 @@ def fetch_and_store(
         "fetched ticker=%s timeframe=%s provider=%s read=%s new=%s updated=%s rejected=%s",
         ticker.symbol,
         timeframe,
-        provider.name,
+        fetched.source,
         result.rows_read,
         result.stored.new,
         result.stored.updated,

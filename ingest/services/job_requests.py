@@ -114,7 +114,9 @@ def request_jobs(
         ticker.id: job_priority(ticker=ticker, reason=reason, priority=priority)[1] for ticker, _ in pairs
     }
     wanted = list(dict.fromkeys((ticker.id, timeframe) for ticker, timeframe in pairs))
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction (a fetch job asks for its analysis in the one that stores
+    # its bars): an error here fails the whole of it anyway.
+    with transaction.atomic(savepoint=False):
         # Insert first (one statement, the common case: nothing active yet), then read and lock the active
         # jobs that kept some pairs out; a pair whose active job ended in between is inserted again.
         created: dict[tuple[int, str], dict] = {}

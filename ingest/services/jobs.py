@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -32,6 +33,9 @@ from stockhub.errors import ErrorCode, StockHubError
 from stockhub.logcontext import log_context
 from stockhub.outages import OUTAGE_ERRORS, is_outage, wait_for_database
 from stockhub.queues import Queue, Reason
+
+if TYPE_CHECKING:
+    from ingest.services.imports import FetchedBars
 
 logger = logging.getLogger(__name__)
 
@@ -164,19 +168,21 @@ def release_user_slot(*, job: FetchJob, hand_over: bool = False) -> FetchJob | N
     as many as their share now has room for (one, unless jobs were cancelled or asked for meanwhile).
 
     With hand_over, the first of them (when it is of the same kind and no other foreground message is
-    waiting) is instead claimed for this process and returned, to be run next here.
+    waiting) is instead claimed for this process and returned, to be run next here. Inside a caller's
+    transaction (a fetch job ending) the claim joins it, and messages and events go out once it commits.
     """
     if job.queue != Queue.FOREGROUND:
         return None
-    taken, sent = None, []
+    taken, sending = None, []
     if job.requested_by_id is not None:
-        taken, sent = _send_users_next_jobs(
+        taken, sending = _send_users_next_jobs(
             user_id=job.requested_by_id, take_kind=job.kind if hand_over else None
         )
-    if not sent:  # (sending marks it too) the gap before the next foreground job starts
+    if not sending:  # (sending marks it too) the gap before the next foreground job starts
         mark_foreground_active()
     if taken is not None:
-        publish_job_statuses(jobs=[taken])  # running, as claim_job announces a claim
+        # running, as claim_job announces a claim
+        transaction.on_commit(partial(publish_job_statuses, jobs=[taken]))
     return taken
 
 
@@ -194,16 +200,24 @@ def send_unsent_jobs(*, job_ids: list[int]) -> list[int]:
 
 def send_users_next_jobs(*, user_id: int) -> list[int]:
     """Send the user's unsent foreground jobs that fit in their share; returns the ids sent."""
-    return _send_users_next_jobs(user_id=user_id)[1]
+    sent: list[int] = []
+    with transaction.atomic():  # the sending hook runs as this commits, before the return
+        _send_users_next_jobs(user_id=user_id, sent=sent)
+    return sent
 
 
-def _send_users_next_jobs(*, user_id: int, take_kind: str | None = None) -> tuple[FetchJob | None, list[int]]:
-    """send_users_next_jobs; with take_kind, also claim the first for this process (release_user_slot)."""
+def _send_users_next_jobs(
+    *, user_id: int, take_kind: str | None = None, sent: list[int] | None = None
+) -> tuple[FetchJob | None, list[int]]:
+    """send_users_next_jobs; with take_kind, also claim the first for this process (release_user_slot).
+
+    Returns the job taken and the ids to send; they are sent when the transaction commits (the ids the
+    broker took are then added to `sent`)."""
     from ingest.broker import messages_waiting
 
     may_take = take_kind is not None and messages_waiting(Queue.FOREGROUND) == 0
-    taken = None
-    with transaction.atomic():
+    taken, sent = None, [] if sent is None else sent
+    with transaction.atomic(savepoint=False):
         lock_user(user_id)  # so a job being parked or asked for right now is seen here
         upcoming = list(
             FetchJob.objects.raw(
@@ -231,8 +245,10 @@ def _send_users_next_jobs(*, user_id: int, take_kind: str | None = None) -> tupl
             taken = _claim_unsent(upcoming[0])
             if taken is not None:
                 upcoming = upcoming[1:]
-    next_ids = [job.id for job in upcoming]
-    return taken, publish_jobs(job_ids=next_ids) if next_ids else []
+        next_ids = [job.id for job in upcoming]
+        if next_ids:
+            transaction.on_commit(lambda: sent.extend(publish_jobs(job_ids=next_ids)))
+    return taken, next_ids
 
 
 # One read after each end of a user's foreground job: the user's next unsent jobs (at most a share's worth),
@@ -288,11 +304,21 @@ class JobOutcome:
 
 
 def run_job(
-    *, job_id: int, token: int, work: Callable[[FetchJob], JobOutcome], hand_over: bool = False
+    *,
+    job_id: int,
+    token: int,
+    work: Callable[..., JobOutcome],
+    fetch: Callable[[FetchJob], object] | None = None,
+    hand_over: bool = False,
 ) -> None:
     """Claim the job, do its `work`, record the outcome; a redelivered or superseded message does nothing.
 
-    A StockHubError from `work` is retried (transient codes, with backoff) or fails the job with its code;
+    With `fetch` (a fetch job: the provider's answer), the work is split in two: `fetch(job)` runs first,
+    outside any transaction (it may wait on the network), then `work(job, fetched)` stores what it got in
+    one transaction with the job's outcome and the user's next job. Without, `work(job)` runs as it likes
+    (an analysis or add-ticker job commits its own steps, the latter with live progress).
+
+    A StockHubError from either is retried (transient codes, with backoff) or fails the job with its code;
     one that does not count as an attempt (our own rate limiter's RateLimitWait) only waits for its turn.
     A database outage mid-job is retried like a transient error once the database answers again.
     With hand_over (foreground workers), the user's next jobs may follow here (see HAND_OVER_SECONDS).
@@ -305,7 +331,10 @@ def run_job(
         ):
             try:
                 job = _work_and_record(
-                    job=job, work=work, hand_over=hand_over and time.monotonic() < hand_over_until
+                    job=job,
+                    work=work,
+                    fetch=fetch,
+                    hand_over=hand_over and time.monotonic() < hand_over_until,
                 )
             except OUTAGE_ERRORS as error:
                 _retry_after_outage(job=job, error=error)
@@ -313,11 +342,24 @@ def run_job(
 
 
 def _work_and_record(
-    *, job: FetchJob, work: Callable[[FetchJob], JobOutcome], hand_over: bool = False
+    *,
+    job: FetchJob,
+    work: Callable[..., JobOutcome],
+    fetch: Callable[[FetchJob], object] | None = None,
+    hand_over: bool = False,
 ) -> FetchJob | None:
     """Run one claimed job and record its outcome; returns the job handed over to run next, if any."""
     try:
-        outcome = work(job)
+        if fetch is None:
+            outcome = work(job)
+            taken = _record_success(job=job, outcome=outcome, hand_over=hand_over)
+        else:
+            fetched = fetch(job)
+            # One commit for the job's bars, the analysis it asks for, its outcome and the user's next job
+            # (four before): each commit and each BEGIN is a round trip that waits for a busy server.
+            with transaction.atomic():
+                outcome = work(job, fetched)
+                taken = _record_success(job=job, outcome=outcome, hand_over=hand_over)
     except StockHubError as error:
         _end_or_retry(job=job, error=error)
         return release_user_slot(job=job, hand_over=hand_over)
@@ -328,6 +370,20 @@ def _work_and_record(
         fail_job_unexpectedly(job_id=job.id, error=error)
         release_user_slot(job=job)
         raise
+    logger.info(
+        "job=%s %s ticker=%s timeframe=%s succeeded: %s",
+        job.id,
+        job.kind,
+        job.ticker.symbol,
+        job.timeframe,
+        outcome.summary,
+    )
+    job_ended(jobs=[job])
+    return taken
+
+
+def _record_success(*, job: FetchJob, outcome: JobOutcome, hand_over: bool) -> FetchJob | None:
+    """The job succeeded: write its outcome and free its user's slot (taking the next job, with hand_over)."""
     finished = {
         "status": JobStatus.SUCCEEDED,
         "finished_at": timezone.now(),
@@ -341,17 +397,7 @@ def _work_and_record(
     FetchJob.objects.filter(id=job.id).update(**finished)
     for name, value in finished.items():
         setattr(job, name, value)  # as written, for the status event
-    logger.info(
-        "job=%s %s ticker=%s timeframe=%s succeeded: %s",
-        job.id,
-        job.kind,
-        job.ticker.symbol,
-        job.timeframe,
-        outcome.summary,
-    )
-    taken = release_user_slot(job=job, hand_over=hand_over)
-    job_ended(jobs=[job])
-    return taken
+    return release_user_slot(job=job, hand_over=hand_over)
 
 
 def _retry_after_outage(*, job: FetchJob, error: Exception) -> None:
@@ -373,22 +419,28 @@ def _retry_after_outage(*, job: FetchJob, error: Exception) -> None:
 
 
 def run_fetch_job(*, job_id: int, token: int, hand_over: bool = False) -> None:
-    run_job(job_id=job_id, token=token, work=fetch_job_bars, hand_over=hand_over)
+    run_job(job_id=job_id, token=token, fetch=fetch_job_window, work=store_job_bars, hand_over=hand_over)
 
 
-def fetch_job_bars(job: FetchJob) -> JobOutcome:
-    """The work of a fetch job: fetch the window, store it, and ask for analysis when bars changed."""
-    from ingest.services.imports import fetch_and_store
+def fetch_job_window(job: FetchJob) -> FetchedBars:
+    """A fetch job's network half: the provider's bars for the job's window."""
+    from ingest.services.imports import fetch_from_provider
 
     start, end = fetch_window(job=job, now=timezone.now())
-    result = fetch_and_store(
+    return fetch_from_provider(
         ticker=job.ticker,
         timeframe=job.timeframe,
         start=start,
         end=end,
         provider_name=job.params.get("provider"),
-        derive=not job.params.get("defer_derive", False),
     )
+
+
+def store_job_bars(job: FetchJob, fetched: FetchedBars) -> JobOutcome:
+    """A fetch job's database half: store the bars, and ask for analysis when they changed."""
+    from ingest.services.imports import store_fetched
+
+    result = store_fetched(fetched, derive=not job.params.get("defer_derive", False))
     if result.rows_read and result.rejected_total == result.rows_read:
         reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(result.rejected.items()))
         raise ProviderError(
@@ -396,7 +448,7 @@ def fetch_job_bars(job: FetchJob) -> JobOutcome:
             code=ErrorCode.VALIDATION_FAILED,
         )
     changed = result.stored.new + result.stored.updated
-    # New daily bars also changed the weekly and monthly bars fetch_and_store derived from them: one analysis
+    # New daily bars also changed the weekly and monthly bars store_fetched derived from them: one analysis
     # job for the ticker covers all three (one row and one message, not three, in every fetch). A pipeline
     # run's import job leaves analysis to the run's own phases, which analyse 50 symbols at a time.
     derived = DERIVED_TIMEFRAMES if job.timeframe == Timeframe.DAILY else ()
