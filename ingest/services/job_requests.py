@@ -173,7 +173,7 @@ def request_jobs(
             to_send = sending
         # Commit hooks run in the order registered: the messages first, since a worker waits for them.
         if publish:
-            transaction.on_commit(partial(publish_jobs, job_ids=to_send))
+            publish_jobs_on_commit(job_ids=to_send)
         if held:  # pages show them queued now, not only once they are sent
             transaction.on_commit(partial(publish_job_statuses, job_ids=sorted(held)))
     return [requests[(ticker.id, timeframe)] for ticker, timeframe in pairs]
@@ -263,11 +263,23 @@ def publish_jobs(*, job_ids: list[int], countdown: float | None = None) -> list[
     A job the broker does not take keeps its row `queued` with no `published_at`, for the reconciler. Never
     raises for a broker problem, so a web request is never failed by one.
     """
-    from celery_app import app
-
     if not job_ids:
         return []
-    jobs = _mark_sent(job_ids)
+    return _send_marked(_mark_sent(job_ids), countdown=countdown)
+
+
+def publish_jobs_on_commit(*, job_ids: list[int], sent: list[int] | None = None) -> None:
+    """publish_jobs from inside a transaction: the jobs are marked sent in it (no second transaction after it)
+    and their messages go out once it commits; the ids the broker took are then added to `sent`."""
+    marked = _mark_sent(job_ids) if job_ids else []
+    if marked:
+        transaction.on_commit(lambda: (sent if sent is not None else []).extend(_send_marked(marked)))
+
+
+def _send_marked(jobs: list[dict], countdown: float | None = None) -> list[int]:
+    """publish_jobs' broker half, for jobs _mark_sent has just marked (and committed)."""
+    from celery_app import app
+
     if not jobs:
         return []
     if any(job["queue"] == Queue.FOREGROUND for job in jobs):
@@ -331,7 +343,9 @@ def _mark_sent(job_ids: list[int]) -> list[dict]:
     """The queued ones among `job_ids`, each with its new token, best priority first."""
     unique = sorted(set(job_ids))
     sql = _MARK_SENT_SQL.format(ids=", ".join(["%s"] * len(unique)))
-    with transaction.atomic(), connection.cursor() as cursor:
+    with (
+        connection.cursor() as cursor
+    ):  # one statement: atomic on its own, or part of the caller's transaction
         cursor.execute(sql, [timezone.now(), JobStatus.QUEUED, *unique])
         jobs = [dict(zip(_MARKED_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
     for job in jobs:

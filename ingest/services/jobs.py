@@ -27,7 +27,7 @@ from ingest.models import ACTIVE_JOB_STATUSES, Bar, FetchJob, JobKind, JobStatus
 from ingest.services.derive import DERIVED_TIMEFRAMES
 from ingest.services.foreground_first import mark_foreground_active
 from ingest.services.job_events import publish_job_statuses
-from ingest.services.job_requests import publish_job, publish_jobs, request_job
+from ingest.services.job_requests import publish_job, publish_jobs, publish_jobs_on_commit, request_job
 from ingest.services.user_slots import lock_user
 from stockhub.errors import ErrorCode, StockHubError
 from stockhub.logcontext import log_context
@@ -216,7 +216,7 @@ def _send_users_next_jobs(
     from ingest.broker import messages_waiting
 
     may_take = take_kind is not None and messages_waiting(Queue.FOREGROUND) == 0
-    taken, sent = None, [] if sent is None else sent
+    taken = None
     with transaction.atomic(savepoint=False):
         lock_user(user_id)  # so a job being parked or asked for right now is seen here
         upcoming = list(
@@ -246,8 +246,7 @@ def _send_users_next_jobs(
             if taken is not None:
                 upcoming = upcoming[1:]
         next_ids = [job.id for job in upcoming]
-        if next_ids:
-            transaction.on_commit(lambda: sent.extend(publish_jobs(job_ids=next_ids)))
+        publish_jobs_on_commit(job_ids=next_ids, sent=sent)
     return taken, next_ids
 
 
