@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from celery_app import app
-from ingest.models import FetchJob, JobStatus
+from ingest.models import FetchJob, JobStatus, Ticker
 from ingest.services.jobs import release_user_slot, worker_id
 from ingest.services.reconcile import reconcile_jobs
 from ingest.tests.test_queue_workers import all_ended, wait_until
@@ -51,6 +51,10 @@ def test_the_next_job_is_taken_here_only_while_no_other_foreground_message_waits
     purge_foreground()
     taken = end(jobs[1], hand_over=True)
     assert taken is not None and taken.id == jobs[4]
+    stored = Ticker.objects.get(id=taken.ticker_id)  # read with the job, in the same query
+    assert [getattr(taken.ticker, f.attname) for f in Ticker._meta.concrete_fields] == [
+        getattr(stored, f.attname) for f in Ticker._meta.concrete_fields
+    ]
     row = FetchJob.objects.get(id=jobs[4])
     assert (row.status, row.claimed_by, row.attempts, row.published_at) == (
         JobStatus.RUNNING,
