@@ -48,7 +48,7 @@ def test_a_login_storm_during_a_run_starts_every_login_job_once_and_the_run_comp
     held = market.symbols[RUN_SYMBOLS // 2 :]  # half of them also in the run: logins join its jobs
     stack.workers.start("background", concurrency=2, env=worker_env(market, faults="latency_ms=400"))
     stack.workers.start("analysis", concurrency=2, env=worker_env(market))
-    stack.workers.start("foreground", concurrency=2, env=worker_env(market))
+    stack.workers.start("foreground", concurrency=3, env=worker_env(market))  # as the Procfile starts it
     users = make_users(USERS, held)
     clients = [Client() for _ in users]
     run = start_pipeline_run(universe=make_universe(run_symbols), trigger="manual")
@@ -99,7 +99,7 @@ def test_logins_and_refreshes_while_the_broker_is_down_succeed_and_their_work_ru
     stack, market, results
 ):
     symbols = market.symbols[:30]
-    stack.workers.start("foreground", concurrency=2, env=worker_env(market))
+    stack.workers.start("foreground", concurrency=3, env=worker_env(market))  # as the Procfile starts it
     stack.workers.start("background", concurrency=1, env=worker_env(market))
     stack.workers.start("analysis", concurrency=1, env=worker_env(market))  # a refresh's bars get analysed
     users = make_users(10, symbols[:20], password="pw-for-tests-only")
