@@ -343,9 +343,8 @@ def _mark_sent(job_ids: list[int]) -> list[dict]:
     """The queued ones among `job_ids`, each with its new token, best priority first."""
     unique = sorted(set(job_ids))
     sql = _MARK_SENT_SQL.format(ids=", ".join(["%s"] * len(unique)))
-    with (
-        connection.cursor() as cursor
-    ):  # one statement: atomic on its own, or part of the caller's transaction
+    # One statement: atomic on its own, or a part of the caller's transaction (publish_jobs_on_commit).
+    with connection.cursor() as cursor:
         cursor.execute(sql, [timezone.now(), JobStatus.QUEUED, *unique])
         jobs = [dict(zip(_MARKED_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
     for job in jobs:
