@@ -211,9 +211,8 @@ def _insert_jobs(jobs: list[FetchJob]) -> dict[tuple[int, str], dict]:
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     inserted = {}
     with connection.cursor() as cursor:
-        for first in range(
-            0, len(jobs), INSERT_BATCH_ROWS
-        ):  # bounded: SQLite may take only 32,766 parameters
+        # In bounded batches: SQLite may take only 32,766 parameters in one statement.
+        for first in range(0, len(jobs), INSERT_BATCH_ROWS):
             batch = jobs[first : first + INSERT_BATCH_ROWS]
             sql = _INSERT_SQL.format(
                 table=FetchJob._meta.db_table, columns=columns, rows=", ".join([row] * len(batch))
@@ -273,7 +272,8 @@ def publish_jobs_on_commit(*, job_ids: list[int], sent: list[int] | None = None)
     and their messages go out once it commits; the ids the broker took are then added to `sent`."""
     marked = _mark_sent(job_ids) if job_ids else []
     if marked:
-        transaction.on_commit(lambda: (sent if sent is not None else []).extend(_send_marked(marked)))
+        taken_by_broker = [] if sent is None else sent
+        transaction.on_commit(lambda: taken_by_broker.extend(_send_marked(marked)))
 
 
 def _send_marked(jobs: list[dict], countdown: float | None = None) -> list[int]:
