@@ -37,11 +37,13 @@ def newest_bar_times(*, ticker_ids: list[int], timeframe: str) -> dict[int, date
 
 
 def last_fetch_times(*, ticker_ids: list[int], timeframe: str) -> dict[int, datetime]:
-    """ticker id -> when its last successful fetch in `timeframe` finished."""
+    """ticker id -> when its last successful fetch up to the present in `timeframe` finished (a fetch of a
+    past window, e.g. `manage.py fetch --end`, says nothing about the newest bars)."""
     rows = (
         FetchJob.objects.filter(
             ticker_id__in=ticker_ids, timeframe=timeframe, kind=JobKind.FETCH_BARS, status=JobStatus.SUCCEEDED
         )
+        .exclude(params__has_key="end")
         .values("ticker_id")
         .annotate(last=Max("finished_at"))
         .values_list("ticker_id", "last")
@@ -74,7 +76,7 @@ class StaleRule:
 
     market_open: bool
     expected: pd.Timestamp  # the newest bar a complete store holds
-    cutoff: datetime  # while the market is open, a last successful fetch before this is too old
+    cutoff: datetime  # a last successful fetch before this is too old to count
 
     @classmethod
     def at(cls, *, timeframe: str, now: datetime) -> StaleRule:
@@ -84,26 +86,34 @@ class StaleRule:
         cutoff = now - timedelta(minutes=settings.STOCKHUB_STALENESS_MINUTES)
         return cls(market_open=market_open, expected=expected, cutoff=cutoff)
 
+    def may_be_stale(self, *, newest: datetime | None) -> bool:
+        """Whether the newest bar alone leaves the data open to refreshing: the market is open (today's bars
+        keep changing) or the bar of the last completed session is missing."""
+        return self.market_open or newest is None or pd.Timestamp(newest) < self.expected
+
     def is_stale(self, *, newest: datetime | None, fetched: datetime | None) -> bool:
         """`newest`: the ticker's newest bar's ts; `fetched`: when its last successful fetch finished."""
-        missing_session = newest is None or pd.Timestamp(newest) < self.expected
-        return missing_session or (self.market_open and (fetched is None or fetched < self.cutoff))
+        return self.may_be_stale(newest=newest) and (fetched is None or fetched < self.cutoff)
 
 
 def stale_pairs(*, ticker_ids: list[int], timeframes: list[str], now: datetime) -> list[tuple[int, str]]:
-    """(ticker id, timeframe) pairs whose data is stale at `now`.
+    """(ticker id, timeframe) pairs whose data is stale at `now`: the market is open or the bar of the last
+    completed session is missing, and no fetch succeeded within STOCKHUB_STALENESS_MINUTES.
 
-    While the market is open: the last successful fetch is older than STOCKHUB_STALENESS_MINUTES (today's
-    bars keep changing). Otherwise: the bar of the last completed session is missing.
+    A recent success counts even when the provider had nothing newer (a delisted or halted ticker, a provider
+    that publishes late): asking it again at every login of every holder would only spend its rate limit.
     """
     stale = []
     for timeframe in timeframes:
         rule = StaleRule.at(timeframe=timeframe, now=now)
         newest = newest_bar_times(ticker_ids=ticker_ids, timeframe=timeframe)
-        fetched = last_fetch_times(ticker_ids=ticker_ids, timeframe=timeframe) if rule.market_open else {}
+        candidates = [
+            ticker_id for ticker_id in ticker_ids if rule.may_be_stale(newest=newest.get(ticker_id))
+        ]
+        fetched = last_fetch_times(ticker_ids=candidates, timeframe=timeframe) if candidates else {}
         stale += [
             (ticker_id, timeframe)
-            for ticker_id in ticker_ids
+            for ticker_id in candidates
             if rule.is_stale(newest=newest.get(ticker_id), fetched=fetched.get(ticker_id))
         ]
     return stale
@@ -199,9 +209,11 @@ SELECT t.id,
         AND j.kind IN (%(fetch)s, %(add)s) AND j.status NOT IN (%(queued)s, %(running)s, %(cancelled)s)
      ORDER BY j.finished_at DESC, j.id DESC LIMIT 1),
     (SELECT MAX(j.finished_at) FROM ingest_fetchjob j WHERE j.ticker_id = t.id AND j.timeframe = %(timeframe)s
-        AND j.kind = %(fetch)s AND j.status = %(succeeded)s)
+        AND j.kind = %(fetch)s AND j.status = %(succeeded)s AND NOT {has_end})
 FROM ingest_ticker t WHERE t.id IN ({ids})
 """
+# A job whose params hold "end" fetched a past window (last_fetch_times leaves it out the same way).
+_HAS_END_SQL = {"postgresql": "(j.params ? 'end')", "sqlite": "(json_type(j.params, '$.end') IS NOT NULL)"}
 
 
 def ticker_states(*, ticker_ids: list[int], timeframe: str, now: datetime) -> dict[int, TickerState]:
@@ -217,7 +229,9 @@ def ticker_states(*, ticker_ids: list[int], timeframe: str, now: datetime) -> di
         "add": JobKind.ADD_TICKER.value, "queued": JobStatus.QUEUED.value, "running": JobStatus.RUNNING.value,
         "cancelled": JobStatus.CANCELLED.value, "succeeded": JobStatus.SUCCEEDED.value,
     }  # fmt: skip
-    sql = _STATES_SQL.format(ids=", ".join(f"%(id{n})s" for n in range(len(ticker_ids))))
+    sql = _STATES_SQL.format(
+        ids=", ".join(f"%(id{n})s" for n in range(len(ticker_ids))), has_end=_HAS_END_SQL[connection.vendor]
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()

@@ -99,6 +99,31 @@ def test_during_market_hours_a_fetch_older_than_the_threshold_is_stale(broker_ur
     assert list(FetchJob.objects.filter(id__in=job_ids).values_list("ticker__symbol", flat=True)) == ["MSFT"]
 
 
+def test_a_ticker_the_provider_had_nothing_newer_for_is_not_asked_again_within_the_staleness_window(
+    broker_url,
+):
+    """A delisted or late ticker misses the last session after every fetch; each login must not re-ask."""
+    portfolio = make_portfolio(symbols=["DLST", "LATE", "PAST"])
+    for symbol, minutes_ago, params in (
+        ("DLST", 5, {}),
+        ("LATE", 45, {}),
+        ("PAST", 5, {"end": "2019-01-01"}),
+    ):
+        make_old_bar(symbol, now=SATURDAY, days=400)
+        FetchJob.objects.create(
+            ticker=Ticker.objects.get(symbol=symbol), timeframe="daily", reason="user_login", priority=1,
+            queue="foreground", status=JobStatus.SUCCEEDED, params=params,
+            finished_at=SATURDAY - timedelta(minutes=minutes_ago),
+        )  # fmt: skip
+    with override_settings(STOCKHUB_STALENESS_MINUTES=30):
+        job_ids = refresh_on_login(user=portfolio.owner, now=SATURDAY)
+    # LATE was asked too long ago; PAST's success fetched a past window, which says nothing about today.
+    assert sorted(FetchJob.objects.filter(id__in=job_ids).values_list("ticker__symbol", flat=True)) == [
+        "LATE",
+        "PAST",
+    ]
+
+
 def test_login_succeeds_quickly_and_records_jobs_when_the_broker_is_down(client, unreachable_broker):
     portfolio = make_portfolio(symbols=["AAPL", "MSFT"])
     user = portfolio.owner

@@ -80,6 +80,29 @@ def test_while_the_market_is_open_a_ticker_fetched_over_the_staleness_window_ago
     }
 
 
+def test_a_ticker_missing_the_last_session_that_was_fetched_just_now_is_fresh(settings):
+    """The provider had nothing newer (delisted, late): login does not ask again, and the page agrees."""
+    for symbol, minutes_ago, params in (
+        ("DLST", 5, {}),
+        ("LATE", 45, {}),
+        ("PAST", 5, {"end": "2019-01-01"}),
+    ):
+        ticker = Ticker.objects.create(symbol=symbol)
+        FetchJob.objects.create(
+            kind=JobKind.FETCH_BARS, ticker=ticker, timeframe="daily", reason="user_login", priority=1,
+            queue="foreground", status=JobStatus.SUCCEEDED, params=params,
+            finished_at=SATURDAY - timedelta(minutes=minutes_ago),
+        )  # fmt: skip
+    settings.STOCKHUB_STALENESS_MINUTES = 30
+    ids = dict(Ticker.objects.values_list("symbol", "id"))
+    freshness = ticker_freshness(ticker_ids=list(ids.values()), timeframe="daily", now=SATURDAY)
+    assert {symbol: freshness[ticker_id] for symbol, ticker_id in ids.items()} == {
+        "DLST": Freshness.FRESH,
+        "LATE": Freshness.STALE,
+        "PAST": Freshness.STALE,
+    }
+
+
 def test_a_ticker_without_the_last_sessions_bar_and_no_job_is_stale():
     ticker = Ticker.objects.create(symbol="OLD")
     assert ticker_freshness(ticker_ids=[ticker.id], timeframe="daily", now=SATURDAY) == {
