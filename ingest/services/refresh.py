@@ -52,6 +52,8 @@ def request_refresh(
     are at most STOCKHUB_DIRECT_FETCH_MAX_JOBS of them, until STOCKHUB_DIRECT_FETCH_SECONDS have passed;
     whatever is left waits for the reconciler. Login never sets it: a login must not wait on a fetch.
     """
+    if not pairs:  # most logins: nothing stale, so no queries
+        return RefreshResult(job_ids=[], broker_reachable=True, ran_here=[], waiting_for_broker=[])
     requests = request_jobs(
         kind=JobKind.FETCH_BARS, pairs=pairs, reason=reason, requested_by=requested_by, priority=priority
     )
