@@ -93,23 +93,30 @@ def claim_job(*, job_id: int, token: int) -> FetchJob | None:
             )
             return None
         seen_status = job.status
-        job.status, job.started_at, job.claimed_by = JobStatus.RUNNING, now, worker_id()
+        running = _running_fields(now)
+        for name, value in running.items():
+            setattr(job, name, value)
         job.attempts += 1
-        job.lease_expires_at = now + timedelta(seconds=settings.STOCKHUB_JOB_LEASE_SECONDS)
         # Conditional, not a plain save: where the row lock is not real (SQLite ignores FOR UPDATE) a cancel
         # or another claim in between must win, not be overwritten.
         claimed = FetchJob.objects.filter(id=job.id, status=seen_status, dispatch_token=token).update(
-            status=job.status,
-            started_at=now,
-            claimed_by=job.claimed_by,
-            attempts=job.attempts,
-            lease_expires_at=job.lease_expires_at,
+            **running, attempts=job.attempts
         )
     if claimed:
         if job.queue == Queue.FOREGROUND:
             mark_foreground_active()
         publish_job_statuses(jobs=[job])  # the row as just written
     return job if claimed else None
+
+
+def _running_fields(now: datetime) -> dict[str, object]:
+    """What a claim writes on the job row: running, here, since now, leased for STOCKHUB_JOB_LEASE_SECONDS."""
+    return {
+        "status": JobStatus.RUNNING,
+        "started_at": now,
+        "claimed_by": worker_id(),
+        "lease_expires_at": now + timedelta(seconds=settings.STOCKHUB_JOB_LEASE_SECONDS),
+    }
 
 
 def claimed_by_dead_local_worker(claimed_by: str) -> bool:
@@ -284,14 +291,7 @@ def _with_its_ticker(job: FetchJob) -> FetchJob:
 
 def _claim_unsent(job: FetchJob) -> FetchJob | None:
     """Claim a queued job that has no message out for this process (as claim_job does for a message)."""
-    now = timezone.now()
-    fields = {
-        "status": JobStatus.RUNNING,
-        "started_at": now,
-        "claimed_by": worker_id(),
-        "lease_expires_at": now + timedelta(seconds=settings.STOCKHUB_JOB_LEASE_SECONDS),
-        "celery_task_id": "",  # it runs without a message of its own
-    }
+    fields = _running_fields(timezone.now()) | {"celery_task_id": ""}  # it runs without a message of its own
     claimed = FetchJob.objects.filter(id=job.id, status=JobStatus.QUEUED, published_at__isnull=True).update(
         **fields,
         attempts=F("attempts") + 1,
