@@ -103,10 +103,12 @@ def _newest_bars_and_fetches(
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [
-            (ticker_id, _db_datetime(newest), _db_datetime(fetched))
-            for ticker_id, newest, fetched in cursor.fetchall()
-        ]
+        rows = cursor.fetchall()
+    position = {ticker_id: n for n, ticker_id in enumerate(ticker_ids)}  # the caller's order, as asked
+    return [
+        (ticker_id, _db_datetime(newest), _db_datetime(fetched))
+        for ticker_id, newest, fetched in sorted(rows, key=lambda row: position[row[0]])
+    ]
 
 
 def ticker_with_data_version(*, symbol: str) -> Ticker | None:
