@@ -1,15 +1,62 @@
-"""API request throttles: per user and per anonymous address, counted in the shared cache (Redis), so every
+"""API request throttles: per user and per anonymous address, counted in the shared cache's Redis, so every
 web process sees the same counts. Rates come from STOCKHUB_API_THROTTLE_USER / STOCKHUB_API_THROTTLE_ANON."""
 
 from __future__ import annotations
 
 import logging
+import os
 
 from django.conf import settings
+from django.core.cache import cache
 from redis.exceptions import RedisError
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
 logger = logging.getLogger(__name__)
+
+# The requests of the last window, one sorted-set member each, scored by the Redis server's clock (one clock
+# for every web process on every host). Counting and adding happen in one script, so two processes cannot
+# both read "one left" and both let a request through, and a request costs one round trip with no list to
+# unpickle (DRF's own throttle reads the whole history from the cache and writes it back). Returns -1 when
+# the request may go, else the milliseconds until the oldest counted request leaves the window.
+_SLIDING_WINDOW = """
+local clock = redis.call('TIME')
+local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
+local window, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < limit then
+    redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[3])
+    redis.call('PEXPIRE', KEYS[1], window)
+    return -1
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(tonumber(oldest[2]) + window - now, 1)
+"""
+
+
+class _SlidingWindow:
+    """At most `num_requests` in any `duration` seconds, counted in the shared cache's Redis."""
+
+    num_requests: int
+    duration: int
+
+    def allow_request(self, request, view) -> bool:
+        if self.rate is None:
+            return True
+        key = self.get_cache_key(request, view)
+        if key is None:
+            return True
+        # Django's cache client hands out a Redis over its connection pool; the script goes by its SHA1
+        # (EVALSHA), sent whole only the first time a server meets it.
+        script = cache._cache.get_client(write=True).register_script(_SLIDING_WINDOW)
+        wait_ms = script(
+            keys=[cache.make_and_validate_key(key)],
+            args=[self.duration * 1000, self.num_requests, os.urandom(6).hex()],  # two requests in one ms
+        )
+        self.wait_seconds = None if wait_ms < 0 else wait_ms / 1000
+        return self.wait_seconds is None
+
+    def wait(self) -> float | None:
+        return self.wait_seconds
 
 
 class _FailOpen:
@@ -30,13 +77,13 @@ class _FailOpen:
             return True
 
 
-class UserThrottle(_FailOpen, UserRateThrottle):
+class UserThrottle(_FailOpen, _SlidingWindow, UserRateThrottle):
     """Requests per logged-in user (session or token), e.g. 600/min."""
 
     setting_name = "STOCKHUB_API_THROTTLE_USER"
 
 
-class AnonThrottle(_FailOpen, AnonRateThrottle):
+class AnonThrottle(_FailOpen, _SlidingWindow, AnonRateThrottle):
     """Requests per address without a login, e.g. 60/min (only endpoints open to anonymous users)."""
 
     setting_name = "STOCKHUB_API_THROTTLE_ANON"

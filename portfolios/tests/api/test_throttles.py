@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,29 @@ def test_the_count_is_shared_with_another_process(api, alice, settings, shared_c
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_processes_asking_at_the_same_moment_never_let_more_than_the_rate_through(alice, settings):
+    """Counting and adding are one step in Redis: no two web processes both see "one left"."""
+    rate, processes, attempts = 15, 4, 12
+    script = (
+        "import time, django; django.setup()\n"
+        "from types import SimpleNamespace\n"
+        "from stockhub.throttles import UserThrottle\n"
+        f"user = SimpleNamespace(pk={alice.pk}, is_authenticated=True)\n"
+        "request = SimpleNamespace(user=user, META={'REMOTE_ADDR': '10.0.0.9'})\n"
+        "UserThrottle().get_cache_key(request, None)\n"  # imports done before the common start
+        f"time.sleep(max(0.0, {time.time() + 4} - time.time()))\n"
+        f"print(sum(UserThrottle().allow_request(request, None) for _ in range({attempts})))\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "stockhub.settings", "REDIS_URL": settings.REDIS_URL,
+           "STOCKHUB_API_THROTTLE_USER": f"{rate}/min"}  # fmt: skip
+    running = [
+        subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(processes)
+    ]
+    allowed = [int(process.communicate(timeout=60)[0]) for process in running]
+    assert sum(allowed) == rate, allowed
 
 
 def test_with_redis_unreachable_the_api_answers_unthrottled(api, settings, dead_cache, caplog):
