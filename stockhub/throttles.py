@@ -29,6 +29,7 @@ if redis.call('ZCARD', KEYS[1]) < limit then
     return -1
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if oldest[2] == nil then return window end  -- a rate of 0: nothing ever leaves to make room
 return math.max(tonumber(oldest[2]) + window - now, 1)
 """
 
@@ -45,8 +46,8 @@ class _SlidingWindow:
         key = self.get_cache_key(request, view)
         if key is None:
             return True
-        # Django's cache client hands out a Redis over its connection pool; the script goes by its SHA1
-        # (EVALSHA), sent whole only the first time a server meets it.
+        # The cache's own client (Django keeps it in `_cache`) hands out a Redis over its connection pool; the
+        # script goes by its SHA1 (EVALSHA), sent whole only the first time a server meets it.
         script = cache._cache.get_client(write=True).register_script(_SLIDING_WINDOW)
         wait_ms = script(
             keys=[cache.make_and_validate_key(key)],

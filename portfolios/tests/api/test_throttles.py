@@ -48,6 +48,13 @@ def test_a_user_over_the_rate_gets_a_429_that_says_when_to_come_back(api, settin
     assert 0 < int(response["Retry-After"]) <= 60
 
 
+def test_a_rate_of_zero_refuses_every_request(api, settings):
+    settings.STOCKHUB_API_THROTTLE_USER = "0/min"
+    response = api.get("/api/portfolios")
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) == 60
+
+
 def test_one_users_requests_do_not_throttle_another(api, other_api, settings):
     settings.STOCKHUB_API_THROTTLE_USER = "2/min"
     for _ in range(3):
