@@ -57,8 +57,10 @@ def round_trip_microseconds(trips: int = 2000) -> float:
 
     listener = socket.create_server(("127.0.0.1", 0))
     pid = os.fork()
-    if pid == 0:  # the echo
+    if pid == 0:  # the echo; it gives up if the measuring side never connects
+        listener.settimeout(10)
         echo, _ = listener.accept()
+        echo.settimeout(None)
         echo.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         while data := echo.recv(1):
             echo.sendall(data)
