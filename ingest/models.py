@@ -243,6 +243,9 @@ class FetchJob(models.Model):
         indexes = [
             models.Index(fields=["status", "queue", "priority", "created_at"], name="fetchjob_claim_order"),
             models.Index(fields=["requested_by", "status"], name="fetchjob_user_status"),
+            # A ticker's latest jobs in a timeframe (its last success, its last outcome: the login's stale
+            # check and the dashboard), found without reading the rest of its history.
+            models.Index(fields=["ticker", "timeframe", "-finished_at"], name="fetchjob_ticker_latest"),
         ]
 
     def __str__(self) -> str:
