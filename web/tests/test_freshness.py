@@ -28,10 +28,24 @@ def last_price(ticker_id: int):
     return ticker_states(ticker_ids=[ticker_id], timeframe="daily", now=SATURDAY)[ticker_id].price
 
 
-def job(symbol: str, status: str, *, minutes_ago: int = 0, kind: str = JobKind.FETCH_BARS) -> None:
+def freshness_by_symbol(*, now: datetime) -> dict[str, Freshness]:
+    """Every ticker's freshness in the daily timeframe at `now`, by symbol."""
+    ids = dict(Ticker.objects.values_list("symbol", "id"))
+    freshness = ticker_freshness(ticker_ids=list(ids.values()), timeframe="daily", now=now)
+    return {symbol: freshness[ticker_id] for symbol, ticker_id in ids.items()}
+
+
+def job(
+    symbol: str,
+    status: str,
+    *,
+    minutes_ago: int = 0,
+    kind: str = JobKind.FETCH_BARS,
+    params: dict | None = None,
+) -> None:
     FetchJob.objects.create(
         kind=kind, ticker=Ticker.objects.get(symbol=symbol), timeframe="daily", reason="user_login",
-        priority=1, queue="foreground", status=status,
+        priority=1, queue="foreground", status=status, params=params or {},
         finished_at=None if status in ("queued", "running") else SATURDAY - timedelta(minutes=minutes_ago),
     )  # fmt: skip
 
@@ -47,9 +61,7 @@ def test_each_ticker_is_fresh_refreshing_stale_or_failed():
     job("BAD", JobStatus.FAILED, minutes_ago=5)
     job("HEAL", JobStatus.FAILED, minutes_ago=30)
     job("HEAL", JobStatus.SUCCEEDED, minutes_ago=5)  # a later success clears the failure
-    ids = dict(Ticker.objects.values_list("symbol", "id"))
-    freshness = ticker_freshness(ticker_ids=list(ids.values()), timeframe="daily", now=SATURDAY)
-    assert {symbol: freshness[ticker_id] for symbol, ticker_id in ids.items()} == {
+    assert freshness_by_symbol(now=SATURDAY) == {
         "FRSH": Freshness.FRESH,
         "BUSY": Freshness.REFRESHING,
         "OLD": Freshness.REFRESHING,
@@ -57,8 +69,8 @@ def test_each_ticker_is_fresh_refreshing_stale_or_failed():
         "HEAL": Freshness.FRESH,
     }
     FetchJob.objects.filter(ticker__symbol="OLD", status=JobStatus.QUEUED).update(status=JobStatus.CANCELLED)
-    after = ticker_freshness(ticker_ids=[ids["OLD"]], timeframe="daily", now=SATURDAY)
-    assert after[ids["OLD"]] == Freshness.FAILED  # a cancelled job says nothing about the data
+    # a cancelled job says nothing about the data
+    assert freshness_by_symbol(now=SATURDAY)["OLD"] == Freshness.FAILED
 
 
 def test_while_the_market_is_open_a_ticker_fetched_over_the_staleness_window_ago_is_stale(settings):
@@ -71,9 +83,7 @@ def test_while_the_market_is_open_a_ticker_fetched_over_the_staleness_window_ago
             finished_at=monday - timedelta(minutes=minutes_ago),
         )  # fmt: skip
     make_fresh("NEVER", now=monday)  # never fetched while open
-    ids = dict(Ticker.objects.values_list("symbol", "id"))
-    freshness = ticker_freshness(ticker_ids=list(ids.values()), timeframe="daily", now=monday)
-    assert {symbol: freshness[ticker_id] for symbol, ticker_id in ids.items()} == {
+    assert freshness_by_symbol(now=monday) == {
         "NEW": Freshness.FRESH,
         "OLD": Freshness.STALE,
         "NEVER": Freshness.STALE,
@@ -87,16 +97,10 @@ def test_a_ticker_missing_the_last_session_that_was_fetched_just_now_is_fresh(se
         ("LATE", 45, {}),
         ("PAST", 5, {"end": "2019-01-01"}),
     ):
-        ticker = Ticker.objects.create(symbol=symbol)
-        FetchJob.objects.create(
-            kind=JobKind.FETCH_BARS, ticker=ticker, timeframe="daily", reason="user_login", priority=1,
-            queue="foreground", status=JobStatus.SUCCEEDED, params=params,
-            finished_at=SATURDAY - timedelta(minutes=minutes_ago),
-        )  # fmt: skip
+        Ticker.objects.create(symbol=symbol)
+        job(symbol, JobStatus.SUCCEEDED, minutes_ago=minutes_ago, params=params)
     settings.STOCKHUB_STALENESS_MINUTES = 30
-    ids = dict(Ticker.objects.values_list("symbol", "id"))
-    freshness = ticker_freshness(ticker_ids=list(ids.values()), timeframe="daily", now=SATURDAY)
-    assert {symbol: freshness[ticker_id] for symbol, ticker_id in ids.items()} == {
+    assert freshness_by_symbol(now=SATURDAY) == {
         "DLST": Freshness.FRESH,
         "LATE": Freshness.STALE,
         "PAST": Freshness.STALE,
