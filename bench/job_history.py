@@ -15,13 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.report import fresh_database, run_child, write_section  # noqa: E402
+from bench.report import fresh_database, median, run_child, write_section  # noqa: E402
 
 INDEX = "fetchjob_ticker_latest"
 GOAL_MS = 10  # a login's stale check and a dashboard's states: a small part of a request
@@ -54,7 +53,7 @@ def child(tickers: int, jobs_per_ticker: int, repeats: int) -> None:
                     kind=JobKind.FETCH_BARS if k % 2 else JobKind.COMPUTE_INDICATORS,
                     status=JobStatus.SUCCEEDED,
                     finished_at=now - timedelta(hours=4 * k),
-                )  # fmt: skip
+                )
                 for k in range(jobs_per_ticker)
             ],
             batch_size=5000,
@@ -79,7 +78,7 @@ def child(tickers: int, jobs_per_ticker: int, repeats: int) -> None:
                 started = time.perf_counter()
                 read()
                 times.append((time.perf_counter() - started) * 1000)
-            figures[f"{name}_{'indexed' if indexed else 'unindexed'}"] = statistics.median(times)
+            figures[f"{name}_{'indexed' if indexed else 'unindexed'}"] = median(times)
     print(json.dumps(figures))
 
 
