@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 
 from django.conf import settings
 from django.core.cache import cache
@@ -34,6 +35,21 @@ return math.max(tonumber(oldest[2]) + window - now, 1)
 """
 
 
+# The script on each cache client (one per thread: Django's caches are thread-local). get_client() builds a
+# new Redis object per call, with its ~170 response callbacks: ~0.25 ms of a ~3 ms request, measured.
+_scripts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _window_script():
+    """The sliding-window script on this thread's cache client; it goes by its SHA1 (EVALSHA), sent whole
+    only the first time a server meets it."""
+    client = cache._cache  # Django's RedisCacheClient, holding the connection pools
+    script = _scripts.get(client)
+    if script is None:
+        script = _scripts[client] = client.get_client(write=True).register_script(_SLIDING_WINDOW)
+    return script
+
+
 class _SlidingWindow:
     """At most `num_requests` in any `duration` seconds, counted in the shared cache's Redis."""
 
@@ -46,10 +62,7 @@ class _SlidingWindow:
         key = self.get_cache_key(request, view)
         if key is None:
             return True
-        # The cache's own client (Django keeps it in `_cache`) hands out a Redis over its connection pool; the
-        # script goes by its SHA1 (EVALSHA), sent whole only the first time a server meets it.
-        script = cache._cache.get_client(write=True).register_script(_SLIDING_WINDOW)
-        wait_ms = script(
+        wait_ms = _window_script()(
             keys=[cache.make_and_validate_key(key)],
             args=[self.duration * 1000, self.num_requests, os.urandom(6).hex()],  # two requests in one ms
         )

@@ -3,6 +3,8 @@ ticker's data version: whatever writes a ticker's bars or indicators, the next r
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -112,3 +114,40 @@ def test_a_cached_answer_still_needs_a_login_and_counts_against_the_throttle(cli
     assert [client.get("/api/bars/AAPL").status_code for _ in range(3)] == [200, 200, 429]
     client.logout()
     assert client.get("/api/bars/AAPL").status_code == 403
+
+
+def test_a_cached_answer_holds_what_drfs_own_renderer_writes(reader):
+    """Cached answers are rendered by orjson (stockhub.api.render_json); an indented answer still goes through
+    DRF's renderer: both must say the same, datetimes included."""
+    ticker = store("AAPL", random_walk(60))
+    analyze_ticker(ticker_id=ticker.id, timeframe="daily")
+    for path in ("/api/bars/AAPL?limit=60", "/api/indicators/AAPL?limit=60"):
+        cached = reader.get(path)
+        indented = reader.get(path, HTTP_ACCEPT="application/json; indent=4")
+        assert cached.status_code == indented.status_code == 200
+        assert b"\n" not in cached.content and b"\n    " in indented.content  # the two paths really differ
+        assert cached.json() == indented.json()
+        first = cached.json()["bars" if "bars" in path else "rows"][0]
+        assert first["ts"].endswith("Z")
+
+
+def test_render_json_writes_what_drf_writes_and_null_for_what_json_cannot_hold():
+    from datetime import UTC, date, datetime, timedelta, timezone
+    from decimal import Decimal
+
+    from rest_framework.renderers import JSONRenderer
+
+    from stockhub.api import render_json
+
+    data = {
+        "utc": datetime(2024, 3, 1, 14, 30, tzinfo=UTC),
+        "offset": datetime(2024, 3, 1, 9, 30, 0, 250, tzinfo=timezone(timedelta(hours=-5))),
+        "day": date(2024, 3, 1),
+        "price": Decimal("101.25"),
+        "numbers": [1.0, 1e-05, 2.5e20, None, True],
+        "text": "A\u2028B\u2029é",
+        7: "a key that is not a string",
+    }
+    assert json.loads(render_json(data)) == json.loads(JSONRenderer().render(data))
+    assert b"\\u2028" in render_json(data) and b"\\u2029" in render_json(data)  # safe inside <script>
+    assert json.loads(render_json({"sma": float("nan"), "rsi": float("inf")})) == {"sma": None, "rsi": None}
