@@ -63,7 +63,8 @@ OUTRO = """
   then retry the job or re-send the batch; an outage before the claim is retried by Celery's autoretry; if
   the database stays away the lease ends and the reconciler takes the work back (`stockhub/outages.py`).
 - A kept connection cut by the restart failed the next task of every worker process: connections are now
-  health-checked before each task and request (`CONN_HEALTH_CHECKS`).
+  health-checked before each task and request (`CONN_HEALTH_CHECKS`; `stockhub.postgresql` checks
+  without a round trip, by whether the server wrote to or closed the idle socket).
 - A symbol's daily bars and the weekly/monthly bars derived from them were two transactions: they now commit
   together (`store_fetched`), so a crash between them leaves neither; a fetch job's outcome commits with
   them too.

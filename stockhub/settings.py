@@ -114,9 +114,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_stockhub.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE_SECONDS", default=60))
-    # A kept connection is checked (one `SELECT 1`) before the first query of each request or task, so one
-    # cut by a database restart is replaced instead of failing that request or task.
+    # A kept connection is checked before the first query of each request or task, so one cut by a database
+    # restart is replaced instead of failing that request or task; our backend checks without a round trip
+    # (stockhub/postgresql/base.py).
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["ENGINE"] = "stockhub.postgresql"
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT_SECONDS", default=5)
     )
