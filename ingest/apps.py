@@ -16,7 +16,12 @@ class IngestConfig(AppConfig):
         warnings.filterwarnings(
             "ignore", r"(Series|DatetimeIndex)\.values returning", category=pd.errors.Pandas4Warning
         )
-        from ingest.warmup import close_old_database_connections, set_worker_cpu_priority, warm_up_after_fork
+        from ingest.warmup import (
+            close_old_database_connections,
+            set_worker_cpu_priority,
+            warm_up_after_fork,
+            warm_up_worker_main,
+        )
 
         post_migrate.connect(_sync_schedules, sender=self, dispatch_uid="ingest.sync_schedules")
         # After Celery's Django fixup has connected its own handlers (on worker_init), so a pool process's
@@ -25,6 +30,7 @@ class IngestConfig(AppConfig):
         task_prerun.connect(close_old_database_connections, dispatch_uid="ingest.close_old_db_prerun")
         task_postrun.connect(close_old_database_connections, dispatch_uid="ingest.close_old_db_postrun")
         celeryd_after_setup.connect(set_worker_cpu_priority, dispatch_uid="ingest.set_worker_cpu_priority")
+        celeryd_after_setup.connect(warm_up_worker_main, dispatch_uid="ingest.warm_up_worker_main")
         from ingest.worker_control import skip_paused_queues  # also registers the pause/resume commands
 
         worker_ready.connect(skip_paused_queues, dispatch_uid="ingest.skip_paused_queues")

@@ -221,6 +221,11 @@ class CsvProvider:
         self.path = Path(path or settings.STOCKHUB_CSV_PATH)
         self.time_zone = time_zone or settings.STOCKHUB_CSV_TIME_ZONE
 
+    def warm_up(self) -> None:
+        """Parse the files now (a worker's main process, before its pool forks), not in the first fetch."""
+        if self.path.exists():
+            _parsed_folder(self.path, self.time_zone)
+
     def fetch_bars(self, symbol: str, timeframe: str, start: datetime, end: datetime) -> pd.DataFrame:
         """`symbol`'s bars in [start, end]; weekly/monthly rolled up from daily rows, hourly from finer ones.
 

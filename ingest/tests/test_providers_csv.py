@@ -223,6 +223,50 @@ def test_the_provider_parses_a_folder_once_and_again_after_a_file_changes(tmp_pa
     assert len(reads) == 2
 
 
+def test_a_fetching_workers_main_process_parses_the_files_before_its_pool_forks(
+    tmp_path, settings, monkeypatch
+):
+    """The csv provider's files are parsed once in the worker's main process (celeryd_after_setup), so the pool
+    processes inherit them and the first fetch finds them parsed; a worker of the analysis lane never fetches
+    and parses nothing."""
+    from types import SimpleNamespace
+
+    import ingest.warmup as warmup
+
+    write(tmp_path / "AAPL.csv", "date,open,high,low,close,volume\n2024-01-02,1,1,1,1,1\n")
+    settings.STOCKHUB_PROVIDER, settings.STOCKHUB_CSV_PATH = "csv", str(tmp_path)
+    reads = []
+    real_read = csv_provider.read_one_file
+    monkeypatch.setattr(
+        csv_provider, "read_one_file", lambda *a, **kw: reads.append(a[0]) or real_read(*a, **kw)
+    )
+    monkeypatch.setattr(warmup, "_serves_fetch_lanes", False)
+
+    def worker_of(*queues: str) -> SimpleNamespace:  # what celeryd_after_setup passes: the worker
+        return SimpleNamespace(
+            app=SimpleNamespace(
+                amqp=SimpleNamespace(queues=SimpleNamespace(consume_from=dict.fromkeys(queues)))
+            )
+        )
+
+    warmup.warm_up_worker_main(sender="analysis@test", instance=worker_of("analysis"))
+    assert reads == [] and not warmup._serves_fetch_lanes
+
+    warmup.warm_up_worker_main(sender="foreground@test", instance=worker_of("foreground"))
+    assert len(reads) == 1 and warmup._serves_fetch_lanes
+    CsvProvider(tmp_path).fetch_bars("AAPL", "daily", utc("2024-01-01"), utc("2024-01-31"))
+    assert len(reads) == 1  # the first fetch found the files parsed
+
+
+def test_a_provider_that_cannot_warm_up_does_not_stop_the_worker(tmp_path, settings, caplog):
+    import ingest.warmup as warmup
+
+    (tmp_path / "broken.csv").write_text("no,bar,columns\n1,2,3\n")
+    settings.STOCKHUB_PROVIDER, settings.STOCKHUB_CSV_PATH = "csv", str(tmp_path)
+    warmup._warm_up_provider()
+    assert "provider warm-up failed (the first fetch will report it)" in caplog.text
+
+
 @pytest.mark.shared_data
 def test_the_real_sp500_five_year_file_reads_whole(shared_data):
     bars = read_bars_file(shared_data / "daily" / "sp500_all_stocks_5yr.csv.gz")
