@@ -6,6 +6,7 @@ Every portfolio is looked up through its owner: another user's id answers 404, e
 
 from __future__ import annotations
 
+from django.http import HttpResponseBase
 from django.urls import path
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -29,7 +30,15 @@ from portfolios.serializers import (
     TickerSerializer,
     path_symbol,
 )
-from stockhub.api import PageQuery, error_responses, page_of, paginated, validated_body, validated_query
+from stockhub.api import (
+    PageQuery,
+    error_responses,
+    json_response,
+    page_of,
+    paginated,
+    validated_body,
+    validated_query,
+)
 from stockhub.queues import Reason
 
 SYMBOL_PARAMETER = OpenApiParameter("symbol", str, OpenApiParameter.PATH, description="e.g. AAPL or BRK.B")
@@ -203,7 +212,10 @@ class OwnTickerSerializer(serializers.Serializer):
     summary="The caller's own tickers (every portfolio), each with its last price and data freshness",
 )
 @api_view(["GET"])
-def own_tickers_view(request: Request) -> Response:
+def own_tickers_view(request: Request) -> HttpResponseBase:
+    # OwnTickerSerializer's fields, built directly (datetimes in the current time zone, as its DateTimeField
+    # writes them): the dashboard polls this, and the serializer was a tenth of its time
+    zone = timezone.get_current_timezone()
     rows: dict[str, dict] = {}
     for holding in selectors.holding_rows(user=request.user, now=timezone.now()):
         row = rows.setdefault(
@@ -212,13 +224,13 @@ def own_tickers_view(request: Request) -> Response:
                 "symbol": holding.symbol,
                 "portfolios": [],
                 "last_close": holding.last_close,
-                "last_bar_at": holding.last_bar_at,
+                "last_bar_at": holding.last_bar_at.astimezone(zone) if holding.last_bar_at else None,
                 "change_percent": holding.change_percent,
                 "freshness": holding.freshness,
             },
         )
         row["portfolios"].append(holding.portfolio_name)
-    return Response(OwnTickerSerializer(sorted(rows.values(), key=lambda r: r["symbol"]), many=True).data)
+    return json_response(request, sorted(rows.values(), key=lambda r: r["symbol"]))
 
 
 urlpatterns = [

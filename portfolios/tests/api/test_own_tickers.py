@@ -37,3 +37,26 @@ def test_own_tickers_list_each_symbol_once_with_its_freshness(client):
 
 def test_own_tickers_need_a_login(client):
     assert client.get("/api/tickers/portfolio").status_code in (401, 403)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
+def test_own_tickers_write_their_fields_as_the_schemas_serializer_does(client, zone):
+    """The answer is built without OwnTickerSerializer (it is the dashboard's hot path): it must still say
+    what the serializer would, datetimes in the current time zone included."""
+    from portfolios.api import OwnTickerSerializer
+
+    now = timezone.now()
+    alice = make_user("alice")
+    make_portfolio(owner=alice, name="Main", symbols=["AAPL", "MSFT"])
+    make_fresh("AAPL", now=now, fetched=True)
+    client.force_login(alice)
+    with timezone.override(zone):
+        answer = client.get("/api/tickers/portfolio").json()
+        expected = OwnTickerSerializer(
+            [{**row, "last_bar_at": timezone.localtime(timezone.datetime.fromisoformat(row["last_bar_at"]))}
+             if row["last_bar_at"] else row for row in answer],
+            many=True,
+        ).data  # fmt: skip
+    assert answer == [dict(row) for row in expected]
+    assert answer[0]["last_bar_at"].endswith("Z" if zone == "UTC" else ("-05:00", "-04:00"))
+    assert answer[1]["last_bar_at"] is None and answer[1]["last_close"] is None
