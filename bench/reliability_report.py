@@ -82,13 +82,17 @@ OUTRO = """
   incremental, as in the login benchmark. A ticker is fetched once: a fetch that succeeded in the last
   `STOCKHUB_STALENESS_MINUTES` keeps it fresh even though the 2018 file has nothing newer, so only the first
   10 logins (in the first half second) find stale tickers: all 40 held ones, 20 of them jobs of the run that
-  the logins move up to the foreground. Measured per job in the foreground processes during the storm
-  (medians): ~50 ms from the claim to the outcome, ~16 ms to commit it with the user's next job and send the
-  messages, ~10 ms telling the run and the pages, ~16 ms until the next message arrives. So three processes
-  start ~32 jobs a second while 40 arrive in half a second, and the two cores are saturated: the foreground
-  worker takes about one, PostgreSQL a third, and the test process serving the 200 logins (a web process in
-  production) most of the rest. The single-login benchmark (docs/BENCHMARKS.md) meets the goal; a storm of
-  first logins at this rate needs more foreground processes on more cores.
+  the logins move up to the foreground. Read from the job rows of two runs of the storm alone (2026-11-28):
+  per job in a foreground process, a median ~31 ms from the claim to the outcome and ~33 ms from the outcome
+  to the process's next claim (committing with the user's next job, sending, telling the run and the pages,
+  Celery's hand-back and the next message); the 40 jobs were done 1.06 s after the storm began, ~38 a second
+  against 40 arriving in half a second (p50 ~400 ms, p95 ~650 ms in those runs). The two cores are saturated:
+  six foreground processes instead of three (p50 600-710 ms against 700-880 ms with three, that hour) or
+  Celery prefetching 4 messages per process instead of 1 (p95 670 ms) measured little or no better. Two costs were removed on the way: each pool process parsed the csv provider's whole
+  file in its first fetch (its first job took 220-320 ms, now 70-100 ms: the worker's main process parses it
+  before the pool forks), and each job's connection health check was a `SELECT 1` round trip. The
+  single-login benchmark (docs/BENCHMARKS.md) meets the goal; a storm of first logins at this rate needs
+  more foreground processes on more cores, or cheaper jobs still.
 """
 
 
