@@ -33,7 +33,8 @@ def warm_up_web_process() -> None:
 
 
 def warm_up_worker_process(**_signal_kwargs) -> None:
-    """For each Celery pool process (worker_process_init): the fetch path and the provider's own tables.
+    """For each Celery pool process (worker_process_init): the fetch path's modules and the connections (the
+    provider's own tables come with the fork: warm_up_worker_main).
 
     Not the exchange calendar's table of minutes (~25 MB per process): only the web process's stale check
     reads it."""
@@ -42,14 +43,8 @@ def warm_up_worker_process(**_signal_kwargs) -> None:
 
     started = time.perf_counter()
     app.amqp.producer_pool  # noqa: B018  (a fetch publishes its analysis job)
-    if _serves_fetch_lanes:
-        _warm_up_provider()  # done in the main process already: this only checks the provider's files
     _open_connections(app)
     logger.info("worker process warmed up in %.2fs", time.perf_counter() - started)
-
-
-# Set in a worker's main process that consumes a lane which fetches bars; its pool processes inherit it.
-_serves_fetch_lanes = False
 
 
 def warm_up_worker_main(sender=None, instance=None, **_signal_kwargs) -> None:
@@ -59,10 +54,8 @@ def warm_up_worker_main(sender=None, instance=None, **_signal_kwargs) -> None:
     500 file, in front of the first login's jobs). An analysis worker never fetches and loads nothing."""
     from stockhub.queues import Queue
 
-    global _serves_fetch_lanes
     queue_names = set(instance.app.amqp.queues.consume_from or {})
-    _serves_fetch_lanes = bool(queue_names & {Queue.FOREGROUND, Queue.BACKGROUND})
-    if _serves_fetch_lanes:
+    if queue_names & {Queue.FOREGROUND, Queue.BACKGROUND}:
         started = time.perf_counter()
         _warm_up_provider()
         logger.info("worker %s: provider warmed up in %.2fs", sender, time.perf_counter() - started)

@@ -150,7 +150,7 @@ def cached_json(request: Request, *, key: tuple, build: Callable[[], object]) ->
     process's answer cache (stockhub/answer_cache.py). `key` must hold everything the answer depends on.
     Auth, throttles and input checks have run already; an indented answer (`Accept: application/json;
     indent=4`) is rendered as usual."""
-    if "indent" in (request.accepted_media_type or ""):
+    if _indented(request):
         return Response(build())
     body = answers.get_or_build(key, lambda: render_json(build()))
     return HttpResponse(body, content_type=_JSON.media_type)
@@ -159,9 +159,14 @@ def cached_json(request: Request, *, key: tuple, build: Callable[[], object]) ->
 def json_response(request: Request, data: object) -> HttpResponseBase:
     """`data` (plain JSON types, datetimes, Decimals) rendered by render_json, for a hot endpoint that builds its
     answer without a serializer; an indented answer goes through DRF's renderer as usual."""
-    if "indent" in (request.accepted_media_type or ""):
+    if _indented(request):
         return Response(data)
     return HttpResponse(render_json(data), content_type=_JSON.media_type)
+
+
+def _indented(request: Request) -> bool:
+    """`Accept: application/json; indent=4`: DRF's renderer indents; orjson would not."""
+    return "indent" in (request.accepted_media_type or "")
 
 
 def render_json(data: object) -> bytes:

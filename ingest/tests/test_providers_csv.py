@@ -240,7 +240,6 @@ def test_a_fetching_workers_main_process_parses_the_files_before_its_pool_forks(
     monkeypatch.setattr(
         csv_provider, "read_one_file", lambda *a, **kw: reads.append(a[0]) or real_read(*a, **kw)
     )
-    monkeypatch.setattr(warmup, "_serves_fetch_lanes", False)
 
     def worker_of(*queues: str) -> SimpleNamespace:  # what celeryd_after_setup passes: the worker
         return SimpleNamespace(
@@ -250,10 +249,10 @@ def test_a_fetching_workers_main_process_parses_the_files_before_its_pool_forks(
         )
 
     warmup.warm_up_worker_main(sender="analysis@test", instance=worker_of("analysis"))
-    assert reads == [] and not warmup._serves_fetch_lanes
+    assert reads == []
 
     warmup.warm_up_worker_main(sender="foreground@test", instance=worker_of("foreground"))
-    assert len(reads) == 1 and warmup._serves_fetch_lanes
+    assert len(reads) == 1
     CsvProvider(tmp_path).fetch_bars("AAPL", "daily", utc("2024-01-01"), utc("2024-01-31"))
     assert len(reads) == 1  # the first fetch found the files parsed
 
