@@ -172,7 +172,7 @@ def _indented(request: Request) -> bool:
 def render_json(data: object) -> bytes:
     """`data` as DRF's JSONRenderer writes it (compact UTF-8, UTC datetimes ending in Z, U+2028/U+2029
     escaped for script tags), by orjson: a year of one ticker's indicators (~5,000 numbers) in ~0.5 ms
-    instead of ~5, which is most of what a first request for it costs. Types orjson does not know go
+    instead of ~5, which was about a third of what a first request for it cost. Types orjson does not know go
     through DRF's encoder; NaN and infinity become null, where DRF's strict renderer fails the request."""
     body = orjson.dumps(data, default=_DRF_TYPES, option=_ORJSON_OPTIONS)
     if b"\xe2\x80" in body:  # the first two bytes of both, rare in an answer
