@@ -171,12 +171,33 @@ def request_jobs(
                 pair: replace(r, held=True) if r.job_id in held else r for pair, r in requests.items()
             }
             to_send = sending
+        # An active job asked for again that is already waiting for its user's share (this user's or
+        # another's) is held too: one of that user's jobs ending sends it. Not the broker's doing.
+        waiting = _waiting_for_a_share([job for job in active.values() if job["id"] not in to_send])
+        requests = {pair: replace(r, held=True) if r.job_id in waiting else r for pair, r in requests.items()}
         # Commit hooks run in the order registered: the messages first, since a worker waits for them.
         if publish:
             publish_jobs_on_commit(job_ids=to_send)
         if held:  # pages show them queued now, not only once they are sent
             transaction.on_commit(partial(publish_job_statuses, job_ids=sorted(held)))
     return [requests[(ticker.id, timeframe)] for ticker, timeframe in pairs]
+
+
+def _waiting_for_a_share(jobs: list[dict]) -> set[int]:
+    """The ids of those of `jobs` that wait, unsent, for a place in their user's full share. A user's unsent
+    job while the share has room is waiting for the broker (the reconciler sends it), not for the share."""
+    unsent = [
+        job
+        for job in jobs
+        if job["status"] == JobStatus.QUEUED
+        and job["queue"] == Queue.FOREGROUND
+        and job["published_at"] is None
+        and job["requested_by_id"] is not None
+    ]
+    full = {
+        user_id for user_id in {job["requested_by_id"] for job in unsent} if not free_slots(user_id=user_id)
+    }
+    return {job["id"] for job in unsent if job["requested_by_id"] in full}
 
 
 def _within_user_share(*, user_id: int, created: list[int], to_send: list[int]) -> list[int]:
@@ -239,7 +260,9 @@ def _active_jobs(*, kind: str, pairs: list[tuple[int, str]]) -> dict[tuple[int, 
             timeframe__in={timeframe for _, timeframe in pairs},
             status__in=ACTIVE_JOB_STATUSES,
         )
-        .values("id", "ticker_id", "timeframe", "status", "priority")
+        .values(
+            "id", "ticker_id", "timeframe", "status", "priority", "queue", "published_at", "requested_by_id"
+        )
     )
     wanted = set(pairs)
     return {key: row for row in rows if (key := (row["ticker_id"], row["timeframe"])) in wanted}

@@ -90,6 +90,48 @@ def test_a_refresh_whose_jobs_wait_for_the_share_does_not_report_the_broker_down
     assert len(sent(result.job_ids)) == 3
 
 
+def test_asking_again_for_jobs_that_wait_for_a_share_neither_reports_the_broker_down_nor_runs_them_here(
+    clean_broker,
+):
+    from ingest.models import Ticker
+    from ingest.services.refresh import request_refresh
+    from stockhub.queues import Reason
+
+    portfolio = make_portfolio(symbols=[f"W{i}" for i in range(5)])
+    first = refresh_on_login(user=portfolio.owner)
+    waiting = [job for job in first if job not in sent(first)]
+    assert len(waiting) == 2
+    pairs = [
+        (ticker, "daily") for ticker in Ticker.objects.filter(symbol__in=["W3", "W4"]).order_by("symbol")
+    ]
+    # The same user asks again, then another user asks for the same tickers (their jobs are joined).
+    for user in (portfolio.owner, make_user(username="second")):
+        result = request_refresh(
+            pairs=pairs, reason=Reason.USER_REQUEST, requested_by=user, run_here_if_broker_down=True
+        )
+        assert sorted(result.job_ids) == sorted(waiting)
+        assert (result.broker_reachable, result.ran_here, result.waiting_for_broker) == (True, [], [])
+    assert set(FetchJob.objects.filter(id__in=waiting).values_list("status", flat=True)) == {JobStatus.QUEUED}
+    end(first[0])  # the first user's share has room again: the first of them goes out
+    assert sent(waiting) == waiting[:1]
+
+
+def test_an_unsent_job_whose_user_has_room_is_still_reported_as_waiting_for_the_broker(clean_broker):
+    from ingest.models import Ticker
+    from ingest.services.refresh import request_refresh
+    from stockhub.queues import Reason
+
+    portfolio = make_portfolio(symbols=["U1"])
+    [job_id] = refresh_on_login(user=portfolio.owner)
+    FetchJob.objects.filter(id=job_id).update(published_at=None)  # its message never reached the broker
+    result = request_refresh(
+        pairs=[(Ticker.objects.get(symbol="U1"), "daily")],
+        reason=Reason.USER_LOGIN,
+        requested_by=portfolio.owner,
+    )
+    assert (result.broker_reachable, result.waiting_for_broker) == (False, [job_id])
+
+
 @pytest.mark.slow
 @pytest.mark.queues
 def test_a_second_users_login_is_not_queued_behind_the_first_users_whole_refresh(workers):
