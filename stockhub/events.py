@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 import redis
@@ -64,22 +66,58 @@ def publish_event(channel: str, event: str, payload: dict) -> bool:
 
 
 def publish_events(channel: str, event: str, payloads: Iterable[dict]) -> int:
-    """Publish several events in one round trip; returns how many Redis accepted (0 when it is down)."""
+    """Publish several events in one round trip; returns how many Redis accepted (0 when it is down).
+    Inside `gathered()` they join its round trip instead, and the count is of those handed to it."""
     messages = [json.dumps(envelope(event, payload), cls=DjangoJSONEncoder) for payload in payloads]
     if not messages:
         return 0
+    writes = [("publish", (channel, message), {}) for message in messages]
+    if (waiting := _gathered.get()) is not None:
+        waiting.extend(writes)
+        return len(messages)
+    return len(messages) if _send(writes, what=f"{len(messages)} {event} event(s) on {channel}") else 0
+
+
+def write_best_effort(command: str, *args, **kwargs) -> None:
+    """One Redis write that may be lost (a short-lived signal between lanes): sent now, or with the events
+    of the surrounding `gathered()`."""
+    if (waiting := _gathered.get()) is not None:
+        waiting.append((command, args, kwargs))
+        return
+    _send([(command, args, kwargs)], what=f"{command} {args[0] if args else ''}".strip(), quiet=True)
+
+
+# The writes a `gathered()` block holds back; None outside one.
+_gathered: ContextVar[list[tuple[str, tuple, dict]] | None] = ContextVar("stockhub_gathered", default=None)
+
+
+@contextmanager
+def gathered() -> Iterator[None]:
+    """Events published (and best-effort writes made) inside go out together, in one round trip, when the
+    block ends, even by an exception. A job's end announces itself, its run's progress, its analysis job and
+    its user's next job: four round trips to Redis where one does, on a worker that is short of CPU."""
+    if _gathered.get() is not None:  # nested: the outermost block sends
+        yield
+        return
+    waiting: list[tuple[str, tuple, dict]] = []
+    token = _gathered.set(waiting)
+    try:
+        yield
+    finally:
+        _gathered.reset(token)
+        if waiting:
+            _send(waiting, what=f"{len(waiting)} gathered event(s)")
+
+
+def _send(writes: list[tuple[str, tuple, dict]], *, what: str, quiet: bool = False) -> bool:
     try:
         pipeline = redis_client().pipeline(transaction=False)
-        for message in messages:
-            pipeline.publish(channel, message)
+        for command, args, kwargs in writes:
+            getattr(pipeline, command)(*args, **kwargs)
         pipeline.execute()
     except (redis.RedisError, OSError) as error:
-        logger.warning(
-            "could not publish %s %s event(s) on %s (Redis at REDIS_URL unavailable: %s); the work goes on",
-            len(messages),
-            event,
-            channel,
-            error,
+        (logger.debug if quiet else logger.warning)(
+            "could not publish %s (Redis at REDIS_URL unavailable: %s); the work goes on", what, error
         )
-        return 0
-    return len(messages)
+        return False
+    return True

@@ -20,7 +20,7 @@ import time
 import redis
 from django.conf import settings
 
-from stockhub.events import redis_client
+from stockhub.events import redis_client, write_best_effort
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +32,7 @@ def mark_foreground_active() -> None:
     """Foreground work is queued or running: background claims hold back for the next few hundred ms."""
     if not settings.STOCKHUB_FOREGROUND_FIRST:
         return
-    try:
-        redis_client().set(FOREGROUND_ACTIVE_KEY, 1, px=settings.STOCKHUB_FOREGROUND_ACTIVE_MS)
-    except (redis.RedisError, OSError) as error:
-        logger.debug("could not mark foreground work active: %s", error)
+    write_best_effort("set", FOREGROUND_ACTIVE_KEY, 1, px=settings.STOCKHUB_FOREGROUND_ACTIVE_MS)
 
 
 def wait_while_foreground_active() -> float:
