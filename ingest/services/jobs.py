@@ -12,6 +12,7 @@ import random
 import socket
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -30,6 +31,7 @@ from ingest.services.job_events import publish_job_statuses
 from ingest.services.job_requests import publish_job, publish_jobs, publish_jobs_on_commit, request_job
 from ingest.services.user_slots import lock_user
 from stockhub.errors import ErrorCode, StockHubError
+from stockhub.events import gathered
 from stockhub.logcontext import log_context
 from stockhub.outages import OUTAGE_ERRORS, is_outage, wait_for_database
 from stockhub.queues import Queue, Reason
@@ -57,12 +59,7 @@ def claim_job(*, job_id: int, token: int) -> FetchJob | None:
         # Waits for a lock, never skips it: the holder may be a request for this job (dedup, priority raise)
         # or its publisher, not only another worker; skipping would drop the message. The wait is a few ms,
         # and a second worker then finds the job running with a live lease.
-        job = (
-            FetchJob.objects.select_for_update(of=("self",))
-            .select_related("ticker")
-            .filter(id=job_id)
-            .first()
-        )
+        job = _locked_job_to_claim(job_id)
         if job is None or job.dispatch_token != token:
             return None
         if job.status == JobStatus.RUNNING and job.lease_expires_at and job.lease_expires_at > now:
@@ -99,14 +96,60 @@ def claim_job(*, job_id: int, token: int) -> FetchJob | None:
         job.attempts += 1
         # Conditional, not a plain save: where the row lock is not real (SQLite ignores FOR UPDATE) a cancel
         # or another claim in between must win, not be overwritten.
-        claimed = FetchJob.objects.filter(id=job.id, status=seen_status, dispatch_token=token).update(
-            **running, attempts=job.attempts
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _CLAIM_SQL,
+                [
+                    running["status"],
+                    connection.ops.adapt_datetimefield_value(running["started_at"]),
+                    running["claimed_by"],
+                    connection.ops.adapt_datetimefield_value(running["lease_expires_at"]),
+                    job.attempts,
+                    job.id,
+                    seen_status,
+                    token,
+                ],
+            )
+            claimed = cursor.rowcount
     if claimed:
-        if job.queue == Queue.FOREGROUND:
-            mark_foreground_active()
-        publish_job_statuses(jobs=[job])  # the row as just written
+        with gathered():  # one round trip to Redis
+            if job.queue == Queue.FOREGROUND:
+                mark_foreground_active()
+            publish_job_statuses(jobs=[job])  # the row as just written
     return job if claimed else None
+
+
+_TICKER_FIELDS = Ticker._meta.concrete_fields
+# read by _with_its_ticker
+_TICKER_COLUMNS = ", ".join(f"t.{f.column} AS ticker_{f.column}" for f in _TICKER_FIELDS)
+
+# A claim runs once per message, so its statements are written out: built by the ORM, the claim's four
+# queries cost ~2.5 ms of CPU to compile, more than the database spends on them. One read locks the job
+# and says whether its queue is paused and from when to fetch; one conditional update claims it.
+_LOCK_TO_CLAIM_SQL = f"""
+SELECT j.*, {_TICKER_COLUMNS},
+    EXISTS (SELECT 1 FROM ingest_queuestate q WHERE q.queue = j.queue AND q.paused) AS queue_paused,
+    (SELECT b.ts FROM ingest_bar b WHERE b.ticker_id = j.ticker_id AND b.timeframe = j.timeframe
+        ORDER BY b.ts DESC LIMIT 1) AS newest_bar_ts
+FROM ingest_fetchjob j JOIN ingest_ticker t ON t.id = j.ticker_id
+WHERE j.id = %s
+"""
+_CLAIM_SQL = """
+UPDATE ingest_fetchjob SET status = %s, started_at = %s, claimed_by = %s, lease_expires_at = %s, attempts = %s
+WHERE id = %s AND status = %s AND dispatch_token = %s
+"""
+
+
+def _locked_job_to_claim(job_id: int) -> FetchJob | None:
+    """The job with its ticker, `queue_paused` and `newest_bar_ts` (the ts of the newest stored bar of its
+    ticker and timeframe, for fetch_window), its row locked until the transaction ends."""
+    lock = " FOR UPDATE OF j" if connection.features.has_select_for_update_of else ""
+    found = list(FetchJob.objects.raw(_LOCK_TO_CLAIM_SQL + lock, [job_id]))
+    if not found:
+        return None
+    job = _with_its_ticker(found[0])
+    job.newest_bar_ts = _as_read_by_the_orm(job.newest_bar_ts, Bar._meta.get_field("ts"))
+    return job
 
 
 def _running_fields(now: datetime) -> dict[str, object]:
@@ -140,22 +183,32 @@ def local_process_gone(claimed_by: str) -> bool:
 
 
 def _held_by_a_pause(job: FetchJob) -> bool:
+    """The job's queue is paused (read with the job: queue_paused), or its pipeline run is."""
     from ingest.models import PipelineRun, RunStatus
-    from ingest.services.control import is_queue_paused
 
-    if is_queue_paused(job.queue):
+    if job.queue_paused:
         return True
     run_id = job.params.get("run_id")
-    return run_id is not None and PipelineRun.objects.filter(id=run_id, status=RunStatus.PAUSED).exists()
+    if run_id is None:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {PipelineRun._meta.db_table} WHERE id = %s AND status = %s",
+            [run_id, RunStatus.PAUSED],
+        )
+        return cursor.fetchone() is not None
 
 
 def _user_at_foreground_limit(job: FetchJob) -> bool:
     if job.queue != Queue.FOREGROUND or job.requested_by_id is None or job.status == JobStatus.RUNNING:
         return False
-    lock_user(job.requested_by_id)
-    running = FetchJob.objects.filter(
-        requested_by_id=job.requested_by_id, queue=Queue.FOREGROUND, status=JobStatus.RUNNING
-    ).count()
+    lock_user(job.requested_by_id)  # then count: a count in the locking statement could miss a commit
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM ingest_fetchjob WHERE requested_by_id = %s AND queue = %s AND status = %s",
+            [job.requested_by_id, Queue.FOREGROUND.value, JobStatus.RUNNING.value],
+        )
+        running = cursor.fetchone()[0]
     return running >= settings.STOCKHUB_FOREGROUND_JOBS_PER_USER
 
 
@@ -261,9 +314,8 @@ def _send_users_next_jobs(
 # each with its ticker (the job taken runs next), the count in flight (as
 # user_slots.foreground_jobs_in_flight counts) and whether the lane is paused. Plain SQL: the ORM spent ~4
 # ms building this query, ten times what the database spends on it.
-_TICKER_FIELDS = Ticker._meta.concrete_fields
-_UPCOMING_SQL = """
-SELECT j.*, {ticker_columns},
+_UPCOMING_SQL = f"""
+SELECT j.*, {_TICKER_COLUMNS},
     (SELECT count(*) FROM ingest_fetchjob f WHERE f.requested_by_id = %s AND f.queue = %s
         AND (f.status = %s OR (f.status = %s AND f.published_at IS NOT NULL))) AS in_flight,
     EXISTS (SELECT 1 FROM ingest_queuestate q WHERE q.queue = %s AND q.paused) AS paused
@@ -272,21 +324,23 @@ WHERE j.requested_by_id = %s AND j.queue = %s AND j.status = %s AND j.published_
     AND (j.not_before IS NULL OR j.not_before <= %s)
 ORDER BY j.priority, j.created_at, j.id
 LIMIT %s
-""".format(ticker_columns=", ".join(f"t.{f.column} AS ticker_{f.column}" for f in _TICKER_FIELDS))
+"""
 
 
 def _with_its_ticker(job: FetchJob) -> FetchJob:
     """The job read by _UPCOMING_SQL, its ticker built from the columns read with it (no second query),
     each value converted as the ORM converts a column it reads (SQLite returns datetimes as text)."""
-    values = []
-    for ticker_field in _TICKER_FIELDS:
-        value = getattr(job, f"ticker_{ticker_field.column}")
-        column = ticker_field.get_col(Ticker._meta.db_table)
-        for convert in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
-            value = convert(value, column, connection)
-        values.append(value)
+    values = [_as_read_by_the_orm(getattr(job, f"ticker_{f.column}"), f) for f in _TICKER_FIELDS]
     job.ticker = Ticker.from_db(connection.alias, [f.attname for f in _TICKER_FIELDS], values)
     return job
+
+
+def _as_read_by_the_orm(value: object, model_field) -> object:
+    """A column value read by plain SQL, converted as the ORM converts `model_field`'s column."""
+    column = model_field.get_col(model_field.model._meta.db_table)
+    for convert in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+        value = convert(value, column, connection)
+    return value
 
 
 def _claim_unsent(job: FetchJob) -> FetchJob | None:
@@ -345,12 +399,15 @@ def run_job(
             job_id=job.id, run_id=job.params.get("run_id"), symbol=job.ticker.symbol, queue=job.queue
         ):
             try:
-                job = _work_and_record(
-                    job=job,
-                    work=work,
-                    fetch=fetch,
-                    hand_over=hand_over and time.monotonic() < hand_over_until,
-                )
+                # A fetch job's events (its end, its analysis job, its user's next job, its run's progress)
+                # go out together as it ends. Other work may announce progress as it goes.
+                with gathered() if fetch is not None else nullcontext():
+                    job = _work_and_record(
+                        job=job,
+                        work=work,
+                        fetch=fetch,
+                        hand_over=hand_over and time.monotonic() < hand_over_until,
+                    )
             except OUTAGE_ERRORS as error:
                 _retry_after_outage(job=job, error=error)
                 job = None
@@ -489,12 +546,15 @@ def fetch_window(*, job: FetchJob, now: datetime) -> tuple[datetime, datetime]:
         return datetime.fromisoformat(job.params["start"]), datetime.fromisoformat(
             job.params.get("end") or now.isoformat()
         )
-    newest = (
-        Bar.objects.filter(ticker=job.ticker, timeframe=job.timeframe)
-        .order_by("-ts")
-        .values_list("ts", flat=True)
-        .first()
-    )
+    if hasattr(job, "newest_bar_ts"):  # read with the claim
+        newest = job.newest_bar_ts
+    else:
+        newest = (
+            Bar.objects.filter(ticker=job.ticker, timeframe=job.timeframe)
+            .order_by("-ts")
+            .values_list("ts", flat=True)
+            .first()
+        )
     if newest is None:
         return now - timedelta(days=settings.STOCKHUB_LOOKBACK_DAYS[job.timeframe]), now
     return newest - timedelta(days=settings.STOCKHUB_FETCH_OVERLAP_DAYS), now
