@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -227,12 +227,12 @@ def record_import_outcomes(*, job_ids: list[int]) -> None:
     rows = _symbols_of_ended_imports(job_ids)  # most jobs: none, nobody's run waits for them
     if not rows:
         return
-    runs = PipelineRun.objects.in_bulk({row.run_id for row in rows})
+    runs = PipelineRun.objects.select_related("universe").in_bulk({row.run_id for row in rows})
     for row in rows:
         row.run = runs[row.run_id]
         _apply_job_outcome(row=row, job=row.job)
     for run_id in sorted(runs):
-        advance_run(run_id=run_id)
+        advance_run(run_id=run_id, run=runs[run_id])  # read just now: not read again
 
 
 # Read at every end of a job, so written out (the ORM spent ~2 ms of CPU building it, and a probe before
@@ -307,13 +307,16 @@ def _apply_job_outcome(*, row: SymbolRunStatus, job: FetchJob) -> None:
         )
 
 
-def advance_run(*, run_id: int) -> None:
-    """Publish progress; when the current phase has no open symbol left, move to the next phase or finish."""
-    run = PipelineRun.objects.select_related("universe").get(id=run_id)
+def advance_run(*, run_id: int, run: PipelineRun | None = None) -> None:
+    """Publish progress; when the current phase has no open symbol left, move to the next phase or finish.
+    `run`: the run as the caller has just read it (with its universe); read here otherwise. Its phase moves
+    by conditional updates, so a copy a moment old never moves it twice."""
+    if run is None:
+        run = PipelineRun.objects.select_related("universe").get(id=run_id)
     if run.status != RunStatus.RUNNING:
         return
     phase = run.current_phase
-    if SymbolRunStatus.objects.filter(run=run, phase=phase, status__in=OPEN_SYMBOL_STATUSES).exists():
+    if _phase_has_open_symbols(run_id=run.id, phase=phase):
         events.publish_progress_throttled(run=run)
         return
     following = next_phase(run, phase)
@@ -326,6 +329,17 @@ def advance_run(*, run_id: int) -> None:
             begin_phase(run_id=run.id)
         return
     _finish_run(run=run, phase=phase)
+
+
+def _phase_has_open_symbols(*, run_id: int, phase: str) -> bool:
+    """Any symbol of the run's `phase` still pending, queued or running (asked at every import's end)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {SymbolRunStatus._meta.db_table} WHERE run_id = %s AND phase = %s"
+            f" AND status IN ({', '.join(['%s'] * len(OPEN_SYMBOL_STATUSES))}) LIMIT 1",
+            [run_id, phase, *OPEN_SYMBOL_STATUSES],
+        )
+        return cursor.fetchone() is not None
 
 
 def _finish_run(*, run: PipelineRun, phase: str) -> None:
