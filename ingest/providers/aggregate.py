@@ -85,10 +85,9 @@ def as_utc(moment: datetime | pd.Timestamp) -> pd.Timestamp:
 
 def period_key(moment: datetime | pd.Timestamp, timeframe: str) -> pd.Timestamp:
     """The key of the `timeframe` bar that holds `moment` (a daily bar's key is its date at 00:00 UTC)."""
-    stamp = pd.Series([as_utc(moment)])
     if timeframe == "daily":
-        return stamp.dt.floor("D").iloc[0]
-    return period_start(stamp, timeframe).iloc[0]
+        return as_utc(moment).floor("D")
+    return period_start(pd.Series([as_utc(moment)]), timeframe).iloc[0]
 
 
 def bars_in_range(

@@ -34,7 +34,7 @@ from django.conf import settings
 
 from ingest.errors import InvalidInput, ProviderError
 from ingest.models import normalize_symbol
-from ingest.providers.aggregate import aggregate_bars, bars_in_range, period_start
+from ingest.providers.aggregate import aggregate_bars, as_utc, period_key, period_start
 from ingest.providers.base import BAR_COLUMNS, empty_bars
 from stockhub.errors import ErrorCode
 
@@ -249,7 +249,7 @@ class CsvProvider:
             raise InvalidInput(
                 f"{self.path} holds only {kind} bars of {symbol}; {timeframe} bars cannot be made"
             )
-        pieces = [_bars_for(item.frame.take(item.rows[symbol]), timeframe, start, end) for item in usable]
+        pieces = [_bars_for(item, symbol, timeframe, start, end) for item in usable]
         return pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else pieces[0].reset_index(drop=True)
 
 
@@ -257,7 +257,10 @@ class CsvProvider:
 class _IndexedFile:
     frame: pd.DataFrame  # BAR_COLUMNS
     daily: bool
-    rows: dict[str, np.ndarray]  # symbol -> row positions in frame
+    # symbol -> positions in frame of its rows with a timestamp, in time order (file order among equal times),
+    # and those timestamps as ns since the epoch: a fetch finds its range by binary search
+    rows: dict[str, np.ndarray]
+    times: dict[str, np.ndarray]
 
 
 _cache: dict[tuple[Path, str], tuple[tuple, list[_IndexedFile]]] = {}
@@ -286,12 +289,26 @@ def _parsed_folder(path: Path, time_zone: str) -> list[_IndexedFile]:
 
 
 def _index(item: BarsFile) -> _IndexedFile:
-    rows = item.frame.groupby("symbol", sort=False).indices
-    return _IndexedFile(frame=item.frame[BAR_COLUMNS], daily=item.daily, rows=rows)
+    stamps = pd.to_datetime(item.frame["ts"], utc=True)
+    valid = stamps.notna().to_numpy()
+    nanoseconds = stamps.dt.tz_localize(None).to_numpy().astype("datetime64[ns]").astype("int64")
+    rows, times = {}, {}
+    for symbol, positions in item.frame.groupby("symbol", sort=False).indices.items():
+        positions = positions[valid[positions]]  # a row whose time could not be read is in no range
+        order = np.argsort(nanoseconds[positions], kind="stable")
+        rows[symbol], times[symbol] = positions[order], nanoseconds[positions[order]]
+    return _IndexedFile(frame=item.frame[BAR_COLUMNS], daily=item.daily, rows=rows, times=times)
 
 
-def _bars_for(rows: pd.DataFrame, timeframe: str, start: datetime, end: datetime) -> pd.DataFrame:
-    rows = bars_in_range(rows, timeframe, start, end)
+def _bars_for(
+    item: _IndexedFile, symbol: str, timeframe: str, start: datetime, end: datetime
+) -> pd.DataFrame:
+    """`symbol`'s rows of `item` whose `timeframe` bar overlaps [start, end] (as bars_in_range), rolled up."""
+    times = item.times[symbol]
+    # Timestamp.value is in ns whatever the Timestamp's unit
+    first = np.searchsorted(times, period_key(start, timeframe).value, side="left")
+    last = np.searchsorted(times, as_utc(end).value, side="right")
+    rows = item.frame.take(item.rows[symbol][first:last])
     if timeframe in ("weekly", "monthly") or (timeframe == "hourly" and _finer_than_hourly(rows)):
         return _roll_up(rows, timeframe)
     return rows

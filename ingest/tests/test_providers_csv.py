@@ -289,3 +289,27 @@ def test_the_real_sp500_five_year_file_reads_whole(shared_data):
         "low": 8,
         "close": 0,
     }
+
+
+def test_rows_out_of_time_order_come_back_in_time_order_with_equal_times_in_file_order(tmp_path):
+    path = write(
+        tmp_path / "bars.csv",
+        "symbol,date,open,high,low,close,volume\n"
+        "ODD,2024-01-10,10,11,9,10,1\n"
+        "ODD,2024-01-03,10,11,9,10,2\n"
+        "EVEN,2024-01-05,10,11,9,10,3\n"
+        "ODD,not a date,10,11,9,10,4\n"
+        "ODD,2024-01-05,10,11,9,10,5\n"
+        "ODD,2024-01-08,10,11,9,10,6\n"
+        "ODD,2024-01-05,10,11,9,10,7\n"  # the same day again: after the first one, as in the file
+        "ODD,2024-01-02,10,11,9,10,8\n",
+    )
+    daily = fetch(path, "ODD", "daily", "2024-01-03", "2024-01-08")  # both ends included; no unreadable date
+    assert list(daily["volume"]) == [2, 5, 7, 6]
+    assert list(daily["ts"]) == [utc(d) for d in ["2024-01-03", "2024-01-05", "2024-01-05", "2024-01-08"]]
+    # A range starting mid-week takes the whole first week; the last week ends at the range's end. The
+    # repeated day is rolled up as the file has it: validating raw rows is not the provider's job.
+    weekly = fetch(path, "ODD", "weekly", "2024-01-04", "2024-01-09")
+    assert list(weekly["ts"]) == [utc("2024-01-01"), utc("2024-01-08")]
+    assert list(weekly["volume"]) == [8 + 2 + 5 + 7, 6]
+    assert fetch(path, "ODD", "daily", "2024-02-01", "2024-02-28").empty
