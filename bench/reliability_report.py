@@ -82,17 +82,25 @@ OUTRO = """
   incremental, as in the login benchmark. A ticker is fetched once: a fetch that succeeded in the last
   `STOCKHUB_STALENESS_MINUTES` keeps it fresh even though the 2018 file has nothing newer, so only the first
   10 logins (in the first half second) find stale tickers: all 40 held ones, 20 of them jobs of the run that
-  the logins move up to the foreground. Read from the job rows of two runs of the storm alone (2026-11-28):
-  per job in a foreground process, a median ~31 ms from the claim to the outcome and ~33 ms from the outcome
-  to the process's next claim (committing with the user's next job, sending, telling the run and the pages,
-  Celery's hand-back and the next message); the 40 jobs were done 1.06 s after the storm began, ~38 a second
-  against 40 arriving in half a second (p50 ~400 ms, p95 ~650 ms in those runs). The two cores are saturated:
-  six foreground processes instead of three (p50 600-710 ms against 700-880 ms with three, that hour) or
-  Celery prefetching 4 messages per process instead of 1 (p95 670 ms) measured little or no better. Two costs were removed on the way: each pool process parsed the csv provider's whole
-  file in its first fetch (its first job took 220-320 ms, now 70-100 ms: the worker's main process parses it
-  before the pool forks), and each job's connection health check was a `SELECT 1` round trip. The
+  the logins move up to the foreground, all at priority 1. Each user holds 4 tickers and may have 3
+  foreground jobs in flight (`STOCKHUB_FOREGROUND_JOBS_PER_USER`), so each user's 4th job is sent only when
+  one of the first three ends, behind the jobs queued meanwhile. Those 5 jobs are the p95: in three runs of
+  the storm alone (2026-11-28, after the changes below) they waited 497-885 ms, the 15 others a median of
+  381-534 ms; p95 587, 674 and 851 ms (718-1,120 ms that morning before the changes). The two cores are
+  saturated while the 40 jobs run: the foreground pool takes ~0.7 of a core, PostgreSQL ~0.4, the test
+  process playing the web server (20 logins a second) ~0.3, the foreground worker's main process ~0.15,
+  the background imports ~0.1. So the jobs were made cheaper. A job's claim is two written-out statements
+  (the ORM spent ~2.5 ms of CPU building its four queries), and the same read gives the job's newest bar,
+  so the fetch window needs no query. Its events, its analysis job's and its user's next job's go out in
+  one Redis round trip as it ends (five round trips a job where there were nine). Its outcome and the run's
+  view of it are read and written without the ORM's query building, and the csv provider finds a range by
+  binary search. CPU per job in one process (a login's 20 jobs run one after another, each sent as in the
+  storm): 20.5 ms before, 14 ms after (medians of interleaved runs). Earlier sessions: six foreground
+  processes instead of three, or Celery prefetching 4 messages instead of 1, measured no better; each pool
+  process no longer parses the csv provider's file in its first fetch (the worker's main process parses it
+  before the pool forks), and a kept connection's health check is no `SELECT 1` round trip. The
   single-login benchmark (docs/BENCHMARKS.md) meets the goal; a storm of first logins at this rate needs
-  more foreground processes on more cores, or cheaper jobs still.
+  about 1.5x cheaper jobs still, or more cores.
 """
 
 
