@@ -301,10 +301,18 @@ def wait_until(condition: Callable[[], bool], *, seconds: float, what: str, tick
 class Results:
     """Each scenario's figures, merged into var/chaos-results.json as it ends (bench/reliability_report.py)."""
 
+    _machine: str | None = None  # measured once a session, at the first record
+
     def record(self, *, key: str, **figures: object) -> None:
+        from bench.report import machine
+
+        if self._machine is None:
+            # A scenario's times differ between hosts far more than its code changes them; the report names
+            # the host each figure was measured on.
+            self._machine = machine()
         RESULTS_FILE.parent.mkdir(exist_ok=True)
         data = json.loads(RESULTS_FILE.read_text()) if RESULTS_FILE.exists() else {}
-        data[key] = {**figures, "recorded_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+        data[key] = {**figures, "recorded_at": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": self._machine}
         RESULTS_FILE.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
