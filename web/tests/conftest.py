@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connections
 
 from conftest import ROOT, _database_url_for_workers, _wait_for, answers_ok, free_port
 
@@ -89,4 +90,7 @@ def browser(monkeypatch: pytest.MonkeyPatch):
     with sync_api.sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         yield instance
+        # Django's connections are context-local, and inside Playwright's context the test's ORM calls opened
+        # their own, which pytest-django never sees: closed here, or the test database cannot be dropped.
+        connections.close_all()
         instance.close()
